@@ -1,0 +1,5 @@
+import sys
+
+from lumbarseg.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Reading radiographs and writing outputs safely."""

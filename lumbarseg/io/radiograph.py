@@ -1,0 +1,81 @@
+"""Radiographs in, network input out: the single pixel path shared by training and inference.
+
+DICOM pixels go stored value -> Modality LUT -> VOI LUT or window -> MONOCHROME1 inversion,
+so that higher always means brighter (bone and metal white). ``to_network_input`` is the
+only function that turns a radiograph into what a model sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lumbarseg.errors import InputFileError
+
+RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+@dataclass
+class Radiograph:
+    """A display-ready grayscale radiograph (float32, higher = brighter) plus safe metadata."""
+
+    pixels: np.ndarray
+    source_path: str
+    pixel_spacing_mm: tuple[float, float] | None = None
+    # Non-identifying DICOM facts (UIDs, modality, photometric interpretation...).
+    meta: dict = field(default_factory=dict)
+
+
+def is_dicom_path(path: str | Path) -> bool:
+    """True when the file carries the DICOM preamble magic (extension is not trusted)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(128)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def read_raster(path: str | Path) -> Radiograph:
+    import cv2
+
+    pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        raise InputFileError(path, "not a readable image file")
+    if pixels.ndim == 3:
+        pixels = cv2.cvtColor(pixels[..., :3], cv2.COLOR_BGR2GRAY)
+    bits = 8 if pixels.dtype == np.uint8 else 16
+    return Radiograph(pixels=pixels.astype(np.float32), source_path=str(path), meta={"bits": bits})
+
+
+def read_radiograph(path: str | Path) -> Radiograph:
+    """Read a DICOM or raster image file."""
+    if is_dicom_path(path):
+        from lumbarseg.io.dicom import read_dicom
+
+        return read_dicom(path)
+    if Path(path).suffix.lower() in RASTER_SUFFIXES:
+        return read_raster(path)
+    raise InputFileError(path, "neither DICOM nor a PNG/JPEG/TIFF image")
+
+
+def to_network_input(radiograph: Radiograph) -> np.ndarray:
+    """Scale a radiograph to uint8 (H, W) by its robust 0.5-99.5 % intensity range."""
+    pixels = radiograph.pixels
+    finite = pixels[np.isfinite(pixels)]
+    if finite.size == 0:
+        raise InputFileError(radiograph.source_path, "image has no finite pixel values")
+    if radiograph.meta.get("bits") == 8:
+        # 8-bit files are taken as already windowed (the converter exports them this way).
+        return np.clip(pixels, 0, 255).astype(np.uint8)
+    low, high = np.percentile(finite, (0.5, 99.5))
+    if high <= low:
+        high = low + 1.0
+    scaled = (np.nan_to_num(pixels, nan=low) - low) * (255.0 / (high - low))
+    return np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
+
+
+def load_network_input(path: str | Path) -> np.ndarray:
+    return to_network_input(read_radiograph(path))
