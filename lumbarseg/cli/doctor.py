@@ -1,4 +1,4 @@
-"""``lumbarseg doctor``: everything a bug report needs, and a non-zero exit if something required is missing."""
+"""``lumbarseg doctor``: what a bug report needs; non-zero exit when a requirement is missing."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import platform
 import sys
 from collections.abc import Callable
 
-REQUIRED = ("torch", "torchvision", "detectron2", "cv2", "pycocotools", "pydicom", "numpy", "shapely")
+REQUIRED = (
+    "torch", "torchvision", "detectron2", "cv2", "pycocotools", "pydicom", "numpy", "shapely",
+)
 OPTIONAL = ("highdicom",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
+    parser.add_argument("--json", action="store_true", help="print JSON, not a table")
 
 
 def _dist_version(*names: str) -> str | None:
@@ -41,9 +43,12 @@ def _torch() -> dict[str, str]:
 def _detectron2() -> dict[str, str]:
     import detectron2
 
-    dist = "sal-detectron2 (repacked pure-Python wheel)" if _dist_version("sal-detectron2") else (
-        "detectron2 (source build)" if _dist_version("detectron2") else "unknown distribution"
-    )
+    if _dist_version("sal-detectron2"):
+        dist = "sal-detectron2 (repacked pure-Python wheel)"
+    elif _dist_version("detectron2"):
+        dist = "detectron2 (source build)"
+    else:
+        dist = "unknown distribution"
     try:
         from detectron2 import _C  # noqa: F401
 
@@ -61,8 +66,8 @@ def _pydicom() -> dict[str, str]:
     import pydicom
     from pydicom.pixels import get_decoder
     from pydicom.uid import (
-        DeflatedExplicitVRLittleEndian,
         JPEG2000,
+        DeflatedExplicitVRLittleEndian,
         JPEG2000Lossless,
         JPEGBaseline8Bit,
         JPEGExtended12Bit,
@@ -89,6 +94,8 @@ def _pydicom() -> dict[str, str]:
             plugins = get_decoder(uid).available_plugins
         except (NotImplementedError, ValueError):
             plugins = ()
+        if uid == DeflatedExplicitVRLittleEndian:
+            plugins = ("pydicom (inflates the whole dataset on read)",)
         info[f"decode {label}"] = ", ".join(plugins) if plugins else "NO"
     return info
 

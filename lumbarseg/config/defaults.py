@@ -1,0 +1,57 @@
+"""The lumbarseg config keys, added to Detectron2's CfgNode the way PointRend adds its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from detectron2.config import CfgNode as CN
+from detectron2.config import get_cfg as get_detectron2_cfg
+
+
+def add_lumbarseg_config(cfg: CN) -> None:
+    """Add the ``LUMBARSEG`` section and the PointRend keys so every config file merges."""
+    from detectron2.projects.point_rend import add_pointrend_config
+
+    if not hasattr(cfg.MODEL, "POINT_HEAD"):
+        add_pointrend_config(cfg)
+
+    cfg.LUMBARSEG = CN()
+    # Datasets converted by `lumbarseg convert` (or phantoms) registered by directory:
+    # each entry is "NAME=PATH/TO/annotations.json" and is registered before training.
+    cfg.LUMBARSEG.DATASETS = []
+    # Radiograph augmentation, applied by the dataset mapper during training only.
+    cfg.LUMBARSEG.AUG = CN()
+    cfg.LUMBARSEG.AUG.BRIGHTNESS = (0.8, 1.2)
+    cfg.LUMBARSEG.AUG.CONTRAST = (0.8, 1.2)
+    cfg.LUMBARSEG.AUG.GAMMA = (0.8, 1.25)
+    cfg.LUMBARSEG.AUG.ROTATION_DEG = 8.0
+    # Horizontal flips are safe: labels are levels, not sides.
+    cfg.LUMBARSEG.AUG.HFLIP_PROB = 0.5
+    cfg.LUMBARSEG.AUG.ENABLED = True
+    # Periodic validation loss on DATASETS.TEST[0] every TEST.EVAL_PERIOD iterations.
+    cfg.LUMBARSEG.VAL_LOSS = True
+    # Best-checkpoint saving: metric key as reported by the evaluator ("segm/AP", ...).
+    cfg.LUMBARSEG.BEST_METRIC = "segm/AP"
+    cfg.LUMBARSEG.BEST_METRIC_MODE = "max"
+    # Keep per-class probabilities of each detection (Instances.class_scores) for the labeller.
+    cfg.LUMBARSEG.KEEP_CLASS_SCORES = True
+
+
+def get_cfg() -> CN:
+    """Detectron2's default config plus PointRend and lumbarseg keys."""
+    cfg = get_detectron2_cfg()
+    add_lumbarseg_config(cfg)
+    return cfg
+
+
+def load_config(config_file: str | Path, opts: list[str] | None = None) -> CN:
+    """Read a config file (with its ``_BASE_`` chain) and apply ``KEY VALUE`` overrides."""
+    from lumbarseg.errors import InputFileError
+
+    cfg = get_cfg()
+    path = Path(config_file)
+    if not path.is_file():
+        raise InputFileError(path, "config file not found")
+    cfg.merge_from_file(str(path))
+    cfg.merge_from_list(list(opts or []))
+    return cfg

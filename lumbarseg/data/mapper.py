@@ -1,0 +1,125 @@
+"""Dataset mapper for radiographs: windowed grayscale input and X-ray-sensible augmentation.
+
+Extends Detectron2's ``DatasetMapper`` rather than replacing it: only image loading (DICOM
+or PNG through ``to_network_input``, the same pixels inference sees) and the augmentation
+list differ; annotation handling is Detectron2's own.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from detectron2.config import CfgNode, configurable
+from detectron2.data import DatasetMapper
+from detectron2.data import detection_utils as utils
+from detectron2.data import transforms as T
+from pycocotools import mask as mask_utils
+
+from lumbarseg.io.radiograph import load_network_input
+
+
+class RandomIntensity(T.Augmentation):
+    """Brightness, contrast and gamma jitter: exposure varies between X-ray systems."""
+
+    def __init__(
+        self,
+        brightness: tuple[float, float],
+        contrast: tuple[float, float],
+        gamma: tuple[float, float],
+    ):
+        super().__init__()
+        self._init(locals())
+
+    def get_transform(self, image: np.ndarray) -> T.Transform:
+        b = np.random.uniform(*self.brightness)
+        c = np.random.uniform(*self.contrast)
+        g = np.exp(np.random.uniform(np.log(self.gamma[0]), np.log(self.gamma[1])))
+        lut = np.arange(256, dtype=np.float32) / 255.0
+        lut = np.clip((lut**g - 0.5) * c + 0.5, 0, 1) * b
+        lut = np.clip(lut * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return T.ColorTransform(lambda img: lut[img])
+
+
+def build_radiograph_augmentation(cfg: CfgNode, is_train: bool) -> list[T.Augmentation]:
+    augs = utils.build_augmentation(cfg, is_train)  # resize (+ flip when training)
+    aug_cfg = cfg.LUMBARSEG.AUG
+    if not (is_train and aug_cfg.ENABLED):
+        return [a for a in augs if not isinstance(a, T.RandomFlip)]
+    augs = [a for a in augs if not isinstance(a, T.RandomFlip)]
+    if aug_cfg.ROTATION_DEG > 0:
+        augs.insert(
+            0,
+            T.RandomRotation(
+                [-aug_cfg.ROTATION_DEG, aug_cfg.ROTATION_DEG], expand=False, sample_style="range"
+            ),
+        )
+    augs.append(RandomIntensity(aug_cfg.BRIGHTNESS, aug_cfg.CONTRAST, aug_cfg.GAMMA))
+    if aug_cfg.HFLIP_PROB > 0:
+        augs.append(T.RandomFlip(prob=aug_cfg.HFLIP_PROB, horizontal=True, vertical=False))
+    return augs
+
+
+def semantic_label_map(annotations: list[dict], height: int, width: int) -> np.ndarray:
+    """Label map (0 = background, k+1 = contiguous class k) painted in annotation order."""
+    label_map = np.zeros((height, width), dtype=np.uint8)
+    for ann in annotations:
+        segm = ann["segmentation"]
+        if isinstance(segm, list):
+            rles = mask_utils.frPyObjects(segm, height, width)
+            mask = mask_utils.decode(mask_utils.merge(rles))
+        else:
+            rle = segm if isinstance(segm["counts"], bytes | str) else mask_utils.frPyObjects(
+                segm, height, width
+            )
+            mask = mask_utils.decode(rle)
+        label_map[mask.astype(bool)] = ann["category_id"] + 1
+    return label_map
+
+
+class RadiographDatasetMapper(DatasetMapper):
+    @configurable
+    def __init__(self, is_train: bool = True, *, semantic: bool = False, **kwargs):
+        super().__init__(is_train, **kwargs)
+        self.semantic = semantic
+
+    @classmethod
+    def from_config(cls, cfg: CfgNode, is_train: bool = True) -> dict:
+        ret = super().from_config(cfg, is_train)
+        ret["augmentations"] = build_radiograph_augmentation(cfg, is_train)
+        ret["semantic"] = cfg.MODEL.META_ARCHITECTURE == "SemanticSegmentor"
+        if ret["semantic"]:
+            ret["use_instance_mask"] = False
+            ret["recompute_boxes"] = False
+        return ret
+
+    def read_image(self, dataset_dict: dict) -> np.ndarray:
+        gray = load_network_input(dataset_dict["file_name"])
+        if self.image_format == "L":
+            return gray[:, :, None]
+        return np.repeat(gray[:, :, None], 3, axis=2)
+
+    def __call__(self, dataset_dict: dict) -> dict:
+        dataset_dict = copy.deepcopy(dataset_dict)
+        image = self.read_image(dataset_dict)
+        utils.check_image_size(dataset_dict, image)
+        sem_seg = None
+        if self.semantic and "annotations" in dataset_dict:
+            sem_seg = semantic_label_map(dataset_dict["annotations"], *image.shape[:2])
+        aug_input = T.AugInput(image, sem_seg=sem_seg)
+        transforms = self.augmentations(aug_input)
+        image, sem_seg = aug_input.image, aug_input.sem_seg
+        if image.ndim == 2:
+            image = image[:, :, None]
+        dataset_dict["image"] = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
+        if sem_seg is not None:
+            dataset_dict["sem_seg"] = torch.as_tensor(sem_seg.astype("long"))
+        if not self.is_train:
+            dataset_dict.pop("annotations", None)
+            return dataset_dict
+        if self.semantic:
+            dataset_dict.pop("annotations", None)
+        elif "annotations" in dataset_dict:
+            self._transform_annotations(dataset_dict, transforms, image.shape[:2])
+        return dataset_dict
