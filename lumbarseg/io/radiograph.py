@@ -24,8 +24,12 @@ class Radiograph:
     pixels: np.ndarray
     source_path: str
     pixel_spacing_mm: tuple[float, float] | None = None
-    # Non-identifying DICOM facts (UIDs, modality, photometric interpretation...).
+    # Non-identifying DICOM facts (UIDs, modality, photometric interpretation, "patient_key":
+    # a salted hash for splitting by patient...). Never names, ids or dates of the patient.
     meta: dict = field(default_factory=dict)
+    # Fixed (low, high) display range set by a DICOM VOI LUT/window; None means "use the
+    # image's robust percentile range" in ``to_network_input``.
+    display_range: tuple[float, float] | None = None
 
 
 def is_dicom_path(path: str | Path) -> bool:
@@ -41,6 +45,8 @@ def is_dicom_path(path: str | Path) -> bool:
 def read_raster(path: str | Path) -> Radiograph:
     import cv2
 
+    if not Path(path).is_file():
+        raise InputFileError(path, "file not found")
     pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if pixels is None:
         raise InputFileError(path, "not a readable image file")
@@ -52,6 +58,8 @@ def read_raster(path: str | Path) -> Radiograph:
 
 def read_radiograph(path: str | Path) -> Radiograph:
     """Read a DICOM or raster image file."""
+    if not Path(path).is_file():
+        raise InputFileError(path, "file not found")
     if is_dicom_path(path):
         from lumbarseg.io.dicom import read_dicom
 
@@ -62,7 +70,11 @@ def read_radiograph(path: str | Path) -> Radiograph:
 
 
 def to_network_input(radiograph: Radiograph) -> np.ndarray:
-    """Scale a radiograph to uint8 (H, W) by its robust 0.5-99.5 % intensity range."""
+    """Scale a radiograph to uint8 (H, W).
+
+    8-bit rasters pass unchanged (so exported PNGs read back identically); a DICOM window/VOI
+    LUT gives a fixed range; otherwise the robust 0.5-99.5 % intensity range is used.
+    """
     pixels = radiograph.pixels
     finite = pixels[np.isfinite(pixels)]
     if finite.size == 0:
@@ -70,7 +82,10 @@ def to_network_input(radiograph: Radiograph) -> np.ndarray:
     if radiograph.meta.get("bits") == 8:
         # 8-bit files are taken as already windowed (the converter exports them this way).
         return np.clip(pixels, 0, 255).astype(np.uint8)
-    low, high = np.percentile(finite, (0.5, 99.5))
+    if radiograph.display_range is not None:
+        low, high = (float(v) for v in radiograph.display_range)
+    else:
+        low, high = (float(v) for v in np.percentile(finite, (0.5, 99.5)))
     if high <= low:
         high = low + 1.0
     scaled = (np.nan_to_num(pixels, nan=low) - low) * (255.0 / (high - low))
@@ -78,4 +93,5 @@ def to_network_input(radiograph: Radiograph) -> np.ndarray:
 
 
 def load_network_input(path: str | Path) -> np.ndarray:
+    """Read any supported image file straight to model input (uint8 H x W)."""
     return to_network_input(read_radiograph(path))
