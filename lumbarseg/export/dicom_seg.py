@@ -1,0 +1,403 @@
+"""DICOM Segmentation objects (one per radiograph) from an inference run, with highdicom.
+
+Each SEG holds one BINARY segment per level found (segments may overlap), coded with SNOMED CT
+concepts from pydicom's code dictionary, and references the source image's Study/Series/SOP
+Instance UIDs so a viewer or PACS shows it over the X-ray.
+
+Projection radiographs (CR/DX) have no Frame of Reference: highdicom then encodes the SEG in
+the source image's pixel grid (single frame, no plane position/orientation). Pixel spacing is
+deliberately not written in that case (the spacing lives in the referenced image, and a Pixel
+Measures item without Slice Thickness is not readable by highdicom itself).
+
+Patient data: highdicom copies the Patient and Study modules from the source. By default the
+source header handed to it is a whitelist of technical attributes and UIDs, with PatientName and
+PatientID replaced by the run's pseudonymous image key, so no identifier (name, id, birth date,
+sex, accession number, dates, physicians, institution) reaches the SEG. The trade-off: such a
+SEG still references the source UIDs, but its patient does not match the one in PACS, so a
+PACS that reconciles by patient may file it apart or refuse it. ``keep_phi=True`` copies the
+source's patient/study attributes unchanged (for sending back to the PACS it came from).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lumbarseg import __version__
+from lumbarseg.errors import InputFileError, LumbarsegError
+from lumbarseg.io.atomic import write_bytes_atomic, write_json_atomic
+from lumbarseg.levels import EXTRA_LEVELS, LEVEL_COLORS, LEVELS
+
+# Keyword of each level's SNOMED CT concept in pydicom's code dictionary (codes.SCT.<keyword>).
+# SNOMED CT has no "first sacral vertebra" in pydicom's dictionary; S1 is coded as the sacrum.
+# L6 (a lumbarised S1 / supernumerary lumbar vertebra) has no concept: coded as "Vertebra".
+LEVEL_CODE_KEYWORDS: dict[str, str] = {
+    "T12": "T12Vertebra",
+    "L1": "L1Vertebra",
+    "L2": "L2Vertebra",
+    "L3": "L3Vertebra",
+    "L4": "L4Vertebra",
+    "L5": "L5Vertebra",
+    "L6": "Vertebra",
+    "S1": "Sacrum",
+}
+# Anatomic region of each level (the spine segment it belongs to).
+LEVEL_REGION_KEYWORDS: dict[str, str] = {
+    "T12": "ThoracicSpine",
+    "S1": "LumboSacralSpine",
+}
+DEFAULT_REGION_KEYWORD = "LumbarSpine"
+SEG_SERIES_NUMBER = 9901
+SEG_SERIES_DESCRIPTION = "lumbarseg vertebrae (automatic, not for clinical use)"
+
+# Source attributes the SEG needs besides identity: UIDs, geometry and image description.
+_SOURCE_WHITELIST: tuple[str, ...] = (
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "FrameOfReferenceUID",
+    "PositionReferenceIndicator",
+    "Modality",
+    "Rows",
+    "Columns",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "NumberOfFrames",
+    "PixelSpacing",
+    "ImagerPixelSpacing",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+    "ImageOrientationPatient",
+    "ImagePositionPatient",
+    "PatientOrientation",
+    "Laterality",
+    "ImageLaterality",
+    "BodyPartExamined",
+    "ViewPosition",
+    "SeriesNumber",
+    "InstanceNumber",
+)
+
+
+@dataclass
+class ExportResult:
+    """What an export run did: files written, records skipped (with why), failures (with why)."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "written": [str(p) for p in self.written],
+            "skipped": self.skipped,
+            "failures": self.failures,
+        }
+
+
+def level_code(level: str):
+    """SNOMED CT concept (pydicom ``Code``) of a level's structure."""
+    from pydicom.sr.codedict import codes
+
+    return getattr(codes.SCT, LEVEL_CODE_KEYWORDS.get(level, "Vertebra"))
+
+
+def level_region(level: str):
+    """SNOMED CT concept of the spine region a level lies in."""
+    from pydicom.sr.codedict import codes
+
+    return getattr(codes.SCT, LEVEL_REGION_KEYWORDS.get(level, DEFAULT_REGION_KEYWORD))
+
+
+def _level_rgb(level: str) -> tuple[int, int, int]:
+    if level in LEVELS:
+        return LEVEL_COLORS[LEVELS.index(level)]
+    return (128, 128, 128)
+
+
+def segment_descriptions(levels: Sequence[str]) -> list:
+    """highdicom segment descriptions, numbered 1.. in the order of ``levels``."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    algorithm = hd.AlgorithmIdentificationSequence(
+        name="lumbarseg",
+        family=codes.cid7162.ArtificialIntelligence,
+        version=__version__,
+    )
+    return [
+        hd.seg.SegmentDescription(
+            segment_number=number,
+            segment_label=level,
+            segmented_property_category=codes.SCT.AnatomicalStructure,
+            segmented_property_type=level_code(level),
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algorithm_identification=algorithm,
+            anatomic_regions=[level_region(level)],
+            display_color=hd.color.CIELabColor.from_rgb(*_level_rgb(level)),
+        )
+        for number, level in enumerate(levels, start=1)
+    ]
+
+
+def _level_order(level: str) -> int:
+    order = ("T12", *LEVELS[:5], "L6", LEVELS[5])
+    return order.index(level) if level in order else len(order)
+
+
+def masks_by_level(record: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """HxW bool mask per level of a per-image record (instances of one level are merged)."""
+    from lumbarseg.evaluation.structures import decode_rle
+
+    height, width = int(record["height"]), int(record["width"])
+    masks: dict[str, np.ndarray] = {}
+    for vertebra in record.get("vertebrae") or []:
+        level = vertebra.get("level")
+        rle = vertebra.get("segmentation")
+        if not level or not rle:
+            continue
+        if level not in LEVELS and level not in EXTRA_LEVELS:
+            raise ValueError(f"unknown level {level!r}")
+        if [int(v) for v in rle["size"]] != [height, width]:
+            raise ValueError(
+                f"mask of {level} is {rle['size'][0]}x{rle['size'][1]}, image is {height}x{width}"
+            )
+        mask = decode_rle(rle).astype(bool)
+        masks[level] = masks[level] | mask if level in masks else mask
+    return {
+        level: masks[level]
+        for level in sorted(masks, key=_level_order)
+        if masks[level].any()
+    }
+
+
+def _pseudonymous_source(source, pseudonym: str):
+    """A header with only technical attributes and UIDs, the patient named by the pseudonym."""
+    from pydicom.dataset import Dataset
+
+    header = Dataset()
+    for keyword in _SOURCE_WHITELIST:
+        if keyword in source:
+            header[keyword] = source[keyword]
+    header.PatientName = f"{pseudonym}^"  # family name only; the caret says so
+    header.PatientID = pseudonym
+    header.PatientBirthDate = ""
+    header.PatientSex = ""
+    header.StudyDate = ""
+    header.StudyTime = ""
+    header.StudyID = ""
+    header.AccessionNumber = ""
+    header.ReferringPhysicianName = ""
+    header.PatientIdentityRemoved = "YES"
+    header.DeidentificationMethod = "lumbarseg: identifiers replaced by pseudonymous image key"
+    return header
+
+
+def _uid(*parts: str) -> str:
+    """Deterministic UID: re-exporting the same prediction replaces, not duplicates, in PACS."""
+    from pydicom.uid import generate_uid
+
+    return generate_uid(entropy_srcs=["lumbarseg-seg", __version__, *parts])
+
+
+def _mask_digest(masks: Mapping[str, np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for level, mask in masks.items():
+        digest.update(level.encode())
+        digest.update(np.packbits(mask).tobytes())
+    return digest.hexdigest()
+
+
+def build_segmentation(source, record: Mapping[str, Any], *, keep_phi: bool = False):
+    """A highdicom ``Segmentation`` of one per-image record over its source DICOM dataset.
+
+    Raises ValueError when the record does not fit the source (size, no segments).
+    """
+    import highdicom as hd
+
+    masks = masks_by_level(record)
+    if not masks:
+        raise ValueError("no vertebra masks to export")
+    rows, columns = int(source.Rows), int(source.Columns)
+    height, width = int(record["height"]), int(record["width"])
+    if (rows, columns) != (height, width):
+        raise ValueError(f"prediction is {height}x{width} but the DICOM image is {rows}x{columns}")
+    if int(source.get("NumberOfFrames", 1) or 1) != 1:
+        raise ValueError("multi-frame source images are not supported")
+    levels = list(masks)
+    pixels = np.stack([masks[level] for level in levels], axis=-1)[None].astype(np.uint8)
+    pseudonym = str(record.get("image_key") or "anonymous")
+    header = source if keep_phi else _pseudonymous_source(source, pseudonym)
+    digest = _mask_digest(masks)
+    seg = hd.seg.Segmentation(
+        source_images=[header],
+        pixel_array=pixels,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=segment_descriptions(levels),
+        series_instance_uid=_uid("series", str(source.SeriesInstanceUID)),
+        series_number=SEG_SERIES_NUMBER,
+        sop_instance_uid=_uid("instance", str(source.SOPInstanceUID), digest),
+        instance_number=1,
+        manufacturer="lumbarseg",
+        manufacturer_model_name="lumbarseg",
+        software_versions=__version__,
+        device_serial_number="0",
+        content_label="VERTEBRAE",
+        content_description="L1-L5/S1 vertebrae, automatic",
+        series_description=SEG_SERIES_DESCRIPTION,
+        omit_empty_frames=False,
+    )
+    _drop_incomplete_pixel_measures(seg)
+    return seg
+
+
+def _drop_incomplete_pixel_measures(seg) -> None:
+    """Without a Frame of Reference, a Pixel Measures item lacking Slice Thickness is dropped.
+
+    highdicom writes one from the source's PixelSpacing but its reader requires Slice Thickness;
+    for a projection radiograph the spacing is defined by the referenced image anyway.
+    """
+    if "FrameOfReferenceUID" in seg:
+        return
+    for item in seg.get("SharedFunctionalGroupsSequence", []):
+        measures = item.get("PixelMeasuresSequence")
+        if measures is not None and not all("SliceThickness" in m for m in measures):
+            del item.PixelMeasuresSequence
+
+
+def segmentation_bytes(seg) -> bytes:
+    buffer = BytesIO()
+    seg.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def export_record(
+    record: Mapping[str, Any],
+    source_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    *,
+    keep_phi: bool = False,
+) -> Path:
+    """Write the SEG of one record over the DICOM at ``source_path``; raises InputFileError."""
+    import pydicom
+
+    # pydicom and highdicom raise many exception types on odd files; each becomes one line.
+    try:
+        source = pydicom.dcmread(source_path)
+    except Exception as exc:
+        problem = f"cannot read the source DICOM: {_one_line(exc)}"
+        raise InputFileError(source_path, problem) from exc
+    try:
+        seg = build_segmentation(source, record, keep_phi=keep_phi)
+        data = segmentation_bytes(seg)
+    except Exception as exc:
+        raise InputFileError(source_path, f"cannot build a DICOM SEG: {_one_line(exc)}") from exc
+    write_bytes_atomic(out_path, data)
+    return Path(out_path)
+
+
+def _is_dicom(path: Path) -> bool:
+    """DICOM Part 10 marker, or a DICOM file name: such a file that fails to read is a failure."""
+    if path.suffix.lower() in (".dcm", ".dicom", ".dic"):
+        return True
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(132)[128:132] == b"DICM"
+    except OSError:
+        return False
+
+
+def iter_records(run_dir: str | os.PathLike) -> Iterable[tuple[Path, dict | None, str | None]]:
+    """(sidecar path, record or None, problem or None) for each per-image sidecar of a run."""
+    per_image = Path(run_dir) / "per_image"
+    if not per_image.is_dir():
+        raise LumbarsegError(f"{per_image}: no per_image folder; is this an inference output?")
+    for path in sorted(per_image.glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            yield path, None, f"unreadable per-image record ({exc})"
+            continue
+        if not isinstance(record, dict) or "relative_path" not in record:
+            yield path, None, "per-image record lacks relative_path"
+            continue
+        yield path, record, None
+
+
+def read_input_root(run_dir: str | os.PathLike) -> Path | None:
+    """The input root an inference run recorded in ``run.json``, if any."""
+    path = Path(run_dir) / "run.json"
+    try:
+        run = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for key in ("input_root", "input", "inputs"):
+        value = run.get(key) if isinstance(run, dict) else None
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]
+        if isinstance(value, str) and value:
+            return Path(value)
+    return None
+
+
+def export_run(
+    run_dir: str | os.PathLike,
+    input_root: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    keep_phi: bool = False,
+) -> ExportResult:
+    """Write ``<out_dir>/<image_key>.dcm`` for each DICOM-sourced record of an inference run.
+
+    Non-DICOM sources, rejected images and images without masks are skipped with a reason;
+    a record that fails is reported and the others go on. ``<out_dir>/export.json`` lists all.
+    """
+    run_dir = Path(run_dir)
+    root = Path(input_root) if input_root is not None else read_input_root(run_dir)
+    if root is None:
+        raise LumbarsegError(f"{run_dir}: run.json names no input root; pass --input-root")
+    out = Path(out_dir) if out_dir is not None else run_dir / "seg"
+    result = ExportResult()
+    for sidecar, record, problem in iter_records(run_dir):
+        if record is None:
+            result.failures.append({"path": str(sidecar), "reason": problem})
+            continue
+        source = root / record["relative_path"]
+        key = str(record.get("image_key") or sidecar.stem)
+        if record.get("rejected"):
+            result.skipped.append({"path": str(source), "reason": "image rejected at inference"})
+            continue
+        if not record.get("vertebrae"):
+            result.skipped.append({"path": str(source), "reason": "no vertebrae found"})
+            continue
+        if not source.is_file():
+            result.failures.append({"path": str(source), "reason": "source file not found"})
+            continue
+        if not _is_dicom(source):
+            result.skipped.append({"path": str(source), "reason": "source is not a DICOM file"})
+            continue
+        try:
+            result.written.append(
+                export_record(record, source, out / f"{key}.dcm", keep_phi=keep_phi)
+            )
+        except InputFileError as exc:
+            result.failures.append({"path": exc.path, "reason": exc.problem})
+    write_json_atomic(out / "export.json", result.as_dict(), indent=2)
+    return result
