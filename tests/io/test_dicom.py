@@ -164,8 +164,10 @@ def test_no_pixel_data_is_not_an_image(tmp_path, dcm):
 
 @pytest.mark.parametrize(
     "sop, word",
-    [("1.2.840.10008.5.1.4.1.1.88.11", "structured report"),
-     ("1.2.840.10008.5.1.4.1.1.11.1", "presentation state")],
+    [
+        ("1.2.840.10008.5.1.4.1.1.88.11", "structured report"),
+        ("1.2.840.10008.5.1.4.1.1.11.1", "presentation state"),
+    ],
 )
 def test_sr_and_presentation_state_skipped_with_reason(tmp_path, dcm, sop, word):
     ds = dcm.make_dataset(dcm.ramp())
