@@ -1,0 +1,201 @@
+"""``label_vertebrae``: candidates of one image in, labelled vertebrae + flags + measurements out."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lumbarseg.postprocess.assignment import EXT_LEVELS, BodyEvidence, assign_levels
+from lumbarseg.postprocess.candidates import Candidate
+from lumbarseg.postprocess.config import LabellerConfig
+from lumbarseg.postprocess.endplates import Endplate, endplates
+from lumbarseg.postprocess.facing import infer_facing
+from lumbarseg.postprocess.filtering import filter_candidates
+from lumbarseg.postprocess.flags import build_flags
+from lumbarseg.postprocess.geometry import Shape, shape_of
+from lumbarseg.postprocess.measurements import measure
+from lumbarseg.postprocess.ordering import column_axis, off_column, order_along, tangents
+from lumbarseg.postprocess.result import LabelledVertebra, LabellingResult, Rejection
+
+
+def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None,
+                    pixel_spacing_mm=None, config: LabellerConfig | None = None,
+                    image_shape: tuple[int, int] | None = None) -> LabellingResult:
+    """Label the vertebral bodies among one image's candidates.
+
+    ``image`` (HxW, higher = brighter) enables the metal test; ``pixel_spacing_mm`` (row, col)
+    or one number adds millimetres; ``image_shape`` (H, W) tells where the film ends when
+    neither image nor masks carry it (polygon-only input).
+    """
+    config = config or LabellerConfig()
+    if image is not None:
+        image_shape = tuple(np.asarray(image).shape[:2])
+    elif image_shape is None:
+        image_shape = next((tuple(c.mask.shape) for c in candidates if c.mask is not None), None)
+    shapes = [shape_of(c) for c in candidates]
+    alive, rejected = filter_candidates(candidates, shapes, image, image_shape, config)
+    alive, rejected = _drop_off_column(alive, rejected, shapes, config)
+
+    body_shapes = [shapes[i] for i in alive]
+    vertebrae: list[LabelledVertebra] = []
+    measurements: dict = {}
+    levels, spans, confs = [], [], []
+    orientation_conf, facing, facing_conf = 1.0, "left", 0.5
+    near_top = near_bottom = None
+    transitional = False
+    if alive:
+        cents = np.array([s.centroid for s in body_shapes])
+        down = column_axis(cents, body_shapes)
+        order = order_along(cents, down)
+        ordered = [alive[k] for k in order]
+        evidence = _evidence([shapes[i] for i in ordered], [candidates[i] for i in ordered],
+                             down, config)
+        result = assign_levels(evidence, down, config)
+        orientation_conf = result.orientation_confidence
+        for pos in result.skipped:
+            rejected[ordered[pos]] = "not_in_column"
+        kept = [ordered[p] for p in result.positions]  # cranial -> caudal
+        kept_ev = [evidence[p] for p in result.positions]
+        for idx, lvl, conf, ev in zip(kept, result.levels, result.confidences, kept_ev):
+            name = EXT_LEVELS[lvl]
+            span = [EXT_LEVELS[lvl + k] for k in range(ev.span)]
+            levels.append(name)
+            spans.append(span)
+            confs.append(conf)
+            cand = candidates[idx]
+            vertebrae.append(LabelledVertebra(
+                index=idx, level=name, confidence=conf, score=cand.score,
+                box=[float(v) for v in (cand.box if cand.box is not None else shapes[idx].box)],
+                mask=cand.mask, polygon=shapes[idx].outline.round(2).tolist(),
+                spans=span if len(span) > 1 else []))
+        kept_shapes = [shapes[i] for i in kept]
+        caudal = down if not result.reversed else -down
+        plates, facing, facing_conf = _endplates_and_facing(kept_shapes, levels, caudal)
+        measurements = measure(plates, facing, pixel_spacing_mm, config.meyerding_min_percent)
+        transitional = _transitional(levels, kept_shapes, kept_ev)
+        if image_shape is not None and kept_shapes:
+            unit = max(np.median([e.height for e in kept_ev]), 1.0)
+            near_top = _near_border(kept_shapes[0], -caudal, image_shape, 1.5 * unit)
+            near_bottom = _near_border(kept_shapes[-1], caudal, image_shape, 1.5 * unit)
+    anchor = ("S1" if "S1" in levels else
+              "class_scores" if any(c.class_scores is not None or c.class_id is not None
+                                    for c in candidates) else "none")
+    flags = build_flags(levels, spans, confs, list(rejected.values()), near_top, near_bottom,
+                        transitional, facing, facing_conf, orientation_conf, anchor,
+                        config.low_confidence)
+    rejections = [Rejection(i, r) for i, r in sorted(rejected.items())]
+    return LabellingResult(vertebrae, rejections, flags, measurements)
+
+
+def _drop_off_column(alive, rejected, shapes, config):
+    if len(alive) < 4:
+        return alive, rejected
+    cents = np.array([shapes[i].centroid for i in alive])
+    down = column_axis(cents, [shapes[i] for i in alive])
+    normal = np.array([-down[1], down[0]])
+    width = float(np.median([shapes[i].extent(normal) for i in alive]))
+    for pos in off_column(cents, down, width, config.off_column_widths):
+        rejected[alive[pos]] = "off_column"
+    return [i for i in alive if i not in rejected], rejected
+
+
+def _s1_probability(aspects: np.ndarray, k: int) -> float:
+    """Shape-only belief that body k is S1: the sacral top is flatter than the body above it.
+
+    Relative flatness (vs the inner neighbour and vs the column's median) matters most, as
+    elderly lumbar bodies can be as flat as a sacral top in absolute terms.
+    """
+    n = len(aspects)
+    logit = -(aspects[k] - 0.68) / 0.06
+    if n > 1:
+        neighbours = [aspects[j] for j in (k - 1, k + 1) if 0 <= j < n]
+        inner = min(neighbours) if 0 < k < n - 1 else neighbours[0]
+        others = float(np.median(np.delete(aspects, k)))
+        logit = (0.5 * -(aspects[k] / inner - 0.82) / 0.06
+                 + 0.3 * -(aspects[k] / others - 0.82) / 0.06 + 0.2 * logit)
+    return 1.0 / (1.0 + math.exp(-np.clip(logit, -30, 30)))
+
+
+def _evidence(shapes: list[Shape], cands: list[Candidate], down: np.ndarray,
+              config: LabellerConfig) -> list[BodyEvidence]:
+    tans = tangents(np.array([s.centroid for s in shapes])) if len(shapes) > 1 else [down]
+    heights, widths = np.zeros(len(shapes)), np.zeros(len(shapes))
+    for k, (s, t) in enumerate(zip(shapes, tans)):
+        along = _own_axis(s, t)
+        if abs(float(along @ t)) < np.cos(np.deg2rad(30)):
+            # tilted far from the column (the sacrum): the long side runs across
+            along = s.rect_axes[int(np.argmin(s.rect_sides))]
+        across = np.array([-along[1], along[0]])
+        heights[k], widths[k] = s.extent(along), s.extent(across)
+    areas = np.array([s.area for s in shapes])
+    aspects = heights / np.maximum(widths, 1e-6)
+    spans = np.ones(len(shapes), int)
+    if len(shapes) >= 3:
+        h_med, a_med = np.median(heights), np.median(areas)
+        spans[(heights > config.fused_height_ratio * h_med) & (areas > 1.5 * a_med)] = 2
+    out = []
+    for k, (shape, cand) in enumerate(zip(shapes, cands)):
+        probs = cand.class_scores
+        if probs is None and cand.class_id is not None:
+            probs = np.full(6, 0.3 / 5)
+            probs[cand.class_id] = 0.7
+        out.append(BodyEvidence(centroid=shape.centroid, height=float(heights[k]),
+                                vertebra_prob=float(np.clip(cand.score, 0.05, 0.995)),
+                                class_probs=probs, s1_prob=_s1_probability(aspects, k),
+                                span=int(spans[k])))
+    return out
+
+
+def _own_axis(shape: Shape, direction: np.ndarray) -> np.ndarray:
+    axes = shape.rect_axes
+    return axes[int(np.argmax(np.abs(axes @ direction)))]
+
+
+def _endplates_and_facing(shapes: list[Shape], levels: list[str], caudal: np.ndarray,
+                          ) -> tuple[dict[str, dict[str, Endplate]], str, float]:
+    if not shapes:
+        return {}, "left", 0.5
+    cents = np.array([s.centroid for s in shapes])
+    tans = tangents(cents) if len(shapes) > 1 else np.array([caudal])
+    side = np.array([-caudal[1], caudal[0]])
+    computed = [endplates(s, t, side) for s, t in zip(shapes, tans)]
+    width = float(np.median([s.extent(side) for s in shapes]))
+    facing, conf = infer_facing([c[0] for c in computed], cents, caudal, side, width)
+    anterior_is_side = (facing == "left") == (side[0] < 0)
+    plates: dict[str, dict[str, Endplate]] = {}
+    for level, (sup, inf, _) in zip(levels, computed):
+        if not anterior_is_side:
+            sup, inf = Endplate(sup.posterior, sup.anterior), Endplate(inf.posterior, inf.anterior)
+        plates[level] = {"superior": sup} if level == "S1" else {"superior": sup, "inferior": inf}
+    return plates, facing, conf
+
+
+def _transitional(levels: list[str], shapes: list[Shape], ev: list[BodyEvidence]) -> bool:
+    """Six lumbar-type bodies (an L6, or a T12 as large as L1) or an L5 fused to S1."""
+    if "L6" in levels:
+        return True
+    if "T12" in levels and "L1" in levels and "S1" in levels:
+        t12, l1 = shapes[levels.index("T12")], shapes[levels.index("L1")]
+        if t12.area >= 0.97 * l1.area:
+            return True
+    if "L5" in levels and "S1" in levels:
+        i, j = levels.index("L5"), levels.index("S1")
+        gap = np.linalg.norm(ev[j].centroid - ev[i].centroid)
+        typical = np.median([e.height for e in ev])
+        if gap < 0.55 * typical:
+            return True
+    return False
+
+
+def _near_border(shape: Shape, direction: np.ndarray, image_shape, margin: float) -> bool:
+    """True when the film ends within ``margin`` px beyond the body, moving along ``direction``."""
+    h, w = image_shape
+    tip = shape.outline[int(np.argmax(shape.outline @ direction))]
+    best = np.inf
+    for dim, size in ((0, w), (1, h)):
+        comp = float(direction[dim])
+        if abs(comp) > 1e-6:
+            edge = size - 1 if comp > 0 else 0.0
+            best = min(best, (edge - tip[dim]) / comp)
+    return bool(best < margin)

@@ -1,0 +1,213 @@
+"""Levels as one decision for the whole column: forward-backward over the ordered bodies.
+
+States are (body, level) over T12, L1..L5, L6, S1. A path keeps some bodies (the rest are
+skipped as non-vertebrae) and gives them strictly increasing levels. Its score adds each kept
+body's evidence (detector class scores, S1 shape), how well centroid spacing fits the number
+of levels stepped (a gap of one missing body doubles the spacing), and priors on where a film
+starts and ends. One confidently wrong body therefore cannot shift the column: its neighbours
+and the spacing outvote it. Both directions along the column are scored; the image-up prior
+decides only when the evidence does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lumbarseg.postprocess.config import LabellerConfig
+
+EXT_LEVELS: tuple[str, ...] = ("T12", "L1", "L2", "L3", "L4", "L5", "L6", "S1")
+T12, L5, L6, S1 = 0, 5, 6, 7
+NEG = -1e9
+
+
+@dataclass
+class BodyEvidence:
+    """What the assignment knows about one ordered body."""
+
+    centroid: np.ndarray
+    height: float  # extent along the column
+    vertebra_prob: float  # belief that it is a vertebral body at all
+    class_probs: np.ndarray | None  # (6,) L1..S1, or None for a single-class detector
+    s1_prob: float  # belief from shape alone that it is S1 (only used at the caudal end)
+    span: int = 1  # 2 for a fused block holding two bodies
+
+
+@dataclass
+class Assignment:
+    """Result for bodies given cranial -> caudal."""
+
+    positions: list[int]  # kept positions into the body list passed in
+    levels: list[int]  # EXT_LEVELS index per kept body (the top level of a fused block)
+    confidences: list[float]
+    reversed: bool  # True when the caudal end is the first body passed in
+    orientation_confidence: float
+    skipped: list[int]
+
+
+def _log(x: float) -> float:
+    return float(np.log(max(x, 1e-12)))
+
+
+def _emissions(body: BodyEvidence, config: LabellerConfig) -> np.ndarray:
+    ll = np.zeros(len(EXT_LEVELS))
+    if body.class_probs is not None:
+        p = np.clip(np.asarray(body.class_probs, float), 0, None)
+        p = p / max(p.sum(), 1e-9) * 0.96 + 0.04 / 6
+        ext = np.array([0.4 * p[0] + 0.02, *p[:5], 0.4 * p[4] + 0.02, p[5]])
+        ll += config.class_score_weight * np.clip(np.log(ext * 6), -6.0, 3.0)
+    s1 = float(np.clip(body.s1_prob, 0.15, 0.85))
+    ll += config.shape_weight * np.where(np.arange(len(EXT_LEVELS)) == S1,
+                                         np.log(s1 / 0.5), np.log((1 - s1) / 0.5))
+    if body.span == 2:
+        ll[L5:] = NEG  # a fused block's top is T12..L4 (the block ends at L5 at the latest)
+    return ll
+
+
+def _priors(config: LabellerConfig) -> tuple[np.ndarray, np.ndarray]:
+    cut = config.cut_prior
+    start = np.log(np.array([config.t12_prior, 1 - config.t12_prior - cut, cut * 0.6, cut * 0.2,
+                             cut * 0.1, cut * 0.1, 1e-9, cut * 0.05]))
+    end = np.log(np.array([1e-3, cut * 0.1, cut * 0.1, cut * 0.15, cut * 0.35, cut,
+                           config.transitional_prior * 0.1, 1 - cut]))
+    return start, end
+
+
+def _transition(a_end: int, b: int) -> int:
+    """Levels stepped from a block ending at level a_end to a body at level b (0 = invalid)."""
+    if b <= a_end:
+        return 0
+    if b == L6:
+        return 1 if a_end == L5 else 0
+    steps = b - a_end
+    if b == S1 and a_end <= L5:
+        steps -= 1
+    return steps
+
+
+def _transition_matrix(dist: float, unit: float, span_j: int, span_i: int,
+                       config: LabellerConfig) -> np.ndarray:
+    n = len(EXT_LEVELS)
+    out = np.full((n, n), NEG)
+    for a in range(n):
+        a_end = a + span_j - 1
+        if a_end >= n:
+            continue
+        for b in range(n):
+            steps = _transition(a_end, b)
+            if steps <= 0:
+                continue
+            expected = unit * (steps + (span_j - 1) / 2 + (span_i - 1) / 2)
+            if b == S1:
+                expected -= unit * (1 - config.s1_step_ratio)
+            ratio = max(dist, 1e-6) / expected
+            value = -config.gap_penalty * (steps - 1) - np.log(ratio) ** 2 / (
+                2 * config.spacing_sigma ** 2)
+            if b == L6:
+                value += _log(config.transitional_prior)
+            out[a, b] = value
+    return out
+
+
+def _lse(x: np.ndarray, axis=None) -> np.ndarray:
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    out = m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+    return np.squeeze(out, axis=axis) if axis is not None else float(out.reshape(()))
+
+
+def _run(bodies: list[BodyEvidence], unit: float, config: LabellerConfig):
+    """Forward-backward and Viterbi for bodies ordered cranial -> caudal."""
+    n = len(bodies)
+    start, end = _priors(config)
+    pv = np.array([np.clip(b.vertebra_prob, 1e-3, 1 - 1e-3) for b in bodies])
+    keep = np.stack([np.log(p) + _emissions(b, config) for p, b in zip(pv, bodies)])
+    skip_prefix = np.concatenate([[0.0], np.cumsum(np.log(1 - pv))])
+    trans = {}
+    for j in range(n):
+        for i in range(j + 1, n):
+            dist = float(np.linalg.norm(bodies[i].centroid - bodies[j].centroid))
+            trans[j, i] = _transition_matrix(dist, unit, bodies[j].span, bodies[i].span, config)
+    alpha = np.zeros((n, len(EXT_LEVELS)))
+    vit = np.zeros_like(alpha)
+    back: list[list[tuple[int, int] | None]] = []
+    for i in range(n):
+        terms = [start + skip_prefix[i]]
+        vterms = [start + skip_prefix[i]]
+        sources: list[int] = [-1]
+        for j in range(i):
+            skipped = skip_prefix[i] - skip_prefix[j + 1]
+            terms.append(_lse(alpha[j][:, None] + trans[j, i], axis=0) + skipped)
+            vterms.append(np.max(vit[j][:, None] + trans[j, i], axis=0) + skipped)
+            sources.append(j)
+        alpha[i] = keep[i] + _lse(np.stack(terms), axis=0)
+        stacked = np.stack(vterms)
+        best = np.argmax(stacked, axis=0)
+        vit[i] = keep[i] + stacked[best, np.arange(len(EXT_LEVELS))]
+        row = []
+        for b in range(len(EXT_LEVELS)):
+            j = sources[best[b]]
+            row.append(None if j < 0 else (j, int(np.argmax(vit[j] + trans[j, i][:, b]))))
+        back.append(row)
+    tail = np.array([skip_prefix[n] - skip_prefix[i + 1] for i in range(n)])
+    finals = alpha + end[None, :] + tail[:, None]
+    log_z = _lse(finals)
+    beta = np.zeros_like(alpha)
+    for i in range(n - 1, -1, -1):
+        terms = [end + tail[i]]
+        for k in range(i + 1, n):
+            skipped = skip_prefix[k] - skip_prefix[i + 1]
+            terms.append(_lse(trans[i, k] + (keep[k] + beta[k])[None, :], axis=1) + skipped)
+        beta[i] = _lse(np.stack(terms), axis=0)
+    marginals = np.exp(np.clip(alpha + beta - log_z, -700, 0))
+    vfinal = vit + end[None, :] + tail[:, None]
+    i, b = np.unravel_index(int(np.argmax(vfinal)), vfinal.shape)
+    path = []
+    state: tuple[int, int] | None = (int(i), int(b))
+    while state is not None:
+        path.append(state)
+        state = back[state[0]][state[1]]
+    path.reverse()
+    return log_z, path, marginals
+
+
+def spacing_unit(bodies: list[BodyEvidence]) -> float:
+    """Expected centroid distance between adjacent bodies, robust to gaps and extra objects."""
+    heights = np.array([b.height / b.span for b in bodies])
+    guess = 1.3 * float(np.median(heights))
+    if len(bodies) < 3:
+        return guess
+    cents = np.array([b.centroid for b in bodies])
+    steps = np.linalg.norm(np.diff(cents, axis=0), axis=1)
+    spans = np.array([(bodies[k].span + bodies[k + 1].span) / 2 for k in range(len(bodies) - 1)])
+    steps = steps / spans
+    good = steps[(steps > 0.75 * guess) & (steps < 1.45 * guess)]
+    return float(np.median(good)) if good.size else guess
+
+
+def assign_levels(bodies: list[BodyEvidence], down: np.ndarray,
+                  config: LabellerConfig) -> Assignment:
+    """Assign levels to bodies ordered along ``down`` (unit vector toward the image bottom)."""
+    n = len(bodies)
+    if n == 0:
+        return Assignment([], [], [], False, 1.0, [])
+    unit = spacing_unit(bodies)
+    axis = bodies[-1].centroid - bodies[0].centroid if n > 1 else down
+    cos = float(np.dot(axis, down) / max(np.linalg.norm(axis), 1e-9)) if n > 1 else 1.0
+    prior_fwd = -np.logaddexp(0.0, -8.0 * cos)
+    prior_rev = -np.logaddexp(0.0, 8.0 * cos)
+    z_f, path_f, marg_f = _run(bodies, unit, config)
+    z_r, path_r, marg_r = _run(bodies[::-1], unit, config)
+    score_f, score_r = z_f + prior_fwd, z_r + prior_rev
+    p_f = float(1.0 / (1.0 + np.exp(np.clip(score_r - score_f, -700, 700))))
+    if p_f >= 0.5:
+        path, marg, rev, p = path_f, marg_f, False, p_f
+        positions = [i for i, _ in path]
+    else:
+        path, marg, rev, p = path_r, marg_r, True, 1 - p_f
+        positions = [n - 1 - i for i, _ in path]
+    levels = [b for _, b in path]
+    conf = [float(marg[i, b]) * p for i, b in path]
+    skipped = [k for k in range(n) if k not in positions]
+    return Assignment(positions, levels, conf, rev, p, skipped)

@@ -1,0 +1,33 @@
+"""The labeller's thresholds and priors, in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class LabellerConfig:
+    """Tunable numbers of the labeller. Defaults were set on real BUU-LSPINE geometry."""
+
+    # --- filtering (what is not a vertebral body) ---
+    duplicate_iou: float = 0.5  # mask IoU above which two detections are the same body
+    duplicate_containment: float = 0.7  # share of the smaller mask inside the larger one
+    max_elongation: float = 2.8  # long/short side of the min-area rectangle (screws, rods)
+    min_area_ratio: float = 0.35  # area vs median body area: below = fragment or cage
+    max_area_ratio: float = 2.7  # above = not one or two bodies
+    fused_height_ratio: float = 1.65  # height vs median body height: two bodies in one mask
+    metal_fraction: float = 0.5  # share of a mask at the image's saturated level = metal
+    off_column_widths: float = 0.9  # centroid distance from the column curve, in body widths
+    min_score: float = 0.05  # detections below this score are ignored
+    # --- assignment (one decision for the whole column) ---
+    class_score_weight: float = 1.0  # weight of detector class scores vs anatomy
+    shape_weight: float = 1.0  # weight of the S1-shape evidence
+    spacing_sigma: float = 0.2  # log-ratio std of centroid spacing vs expected
+    s1_step_ratio: float = 0.88  # S1's centre sits closer to L5 than lumbar centres to each other
+    gap_penalty: float = 2.5  # log-cost per level missing between two kept bodies
+    transitional_prior: float = 0.08  # prior of a sixth lumbar body (L6, lumbarised S1)
+    t12_prior: float = 0.3  # prior that the top body is T12 when six bodies precede S1
+    cut_prior: float = 0.22  # prior that the film cuts L1 (top) or S1 (bottom)
+    low_confidence: float = 0.7  # level confidence below this raises the low_confidence flag
+    # --- measurements ---
+    meyerding_min_percent: float = 5.0  # slips below this are grade 0 (within annotation noise)
