@@ -1,0 +1,64 @@
+"""``lumbarseg infer``: batch inference on folders of DICOM/PNG files (see lumbarseg.inference)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="model config (.yaml)")
+    parser.add_argument("--weights", required=True, help="checkpoint path or URL")
+    parser.add_argument("--input", nargs="+", required=True, metavar="PATH",
+                        help="folders (walked recursively) and/or files")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--fuse-config", help="second model's config (e.g. PointRend) to fuse")
+    parser.add_argument("--fuse-weights", help="second model's checkpoint")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="decoding processes (default: from the CPU count)")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip images whose per-image record is complete")
+    parser.add_argument("--overlays", action="store_true", help="write overlays/<key>.png")
+    parser.add_argument("--keep-phi", action="store_true",
+                        help="copy PatientID and DICOM UIDs into the outputs (off by default)")
+    parser.add_argument("--shard", default="0/1", metavar="I/N",
+                        help="process only shard I of N (0-based; for job arrays)")
+    parser.add_argument("--max-images", type=int, default=None,
+                        help="stop after this many images (resume later with --resume)")
+    parser.add_argument("--no-amp", action="store_true", help="full precision on CUDA")
+    parser.add_argument("--no-labeller", action="store_true",
+                        help="levels from the detector classes only (no anatomy postprocessor)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--num-gpus", type=int, default=1, help="processes (GPUs) per machine")
+    parser.add_argument("--num-machines", type=int, default=1)
+    parser.add_argument("--machine-rank", type=int, default=0)
+    parser.add_argument("--dist-url", default="auto",
+                        help="tcp://HOST:PORT of machine 0 for multi-machine runs")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, default=[],
+                        help="config overrides: KEY VALUE ... (after the options)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lumbarseg.inference import InferenceOptions, run_inference
+    from lumbarseg.inference.discovery import parse_shard
+
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(message)s", stream=sys.stderr)
+    logging.getLogger("lumbarseg").setLevel(logging.WARNING if args.quiet else logging.INFO)
+    options = InferenceOptions(
+        config=args.config, weights=args.weights, inputs=list(args.input), out=args.out,
+        opts=list(args.opts), fuse_config=args.fuse_config, fuse_weights=args.fuse_weights,
+        device=args.device, batch_size=args.batch_size, num_workers=args.workers,
+        amp=not args.no_amp, resume=args.resume, overlays=args.overlays,
+        keep_phi=args.keep_phi, shard=parse_shard(args.shard), max_images=args.max_images,
+        use_postprocess=not args.no_labeller, progress=not args.quiet,
+        num_gpus=args.num_gpus, num_machines=args.num_machines,
+        machine_rank=args.machine_rank, dist_url=args.dist_url,
+    )
+    status = run_inference(options)
+    if status:
+        print(f"lumbarseg infer: some files failed; see {args.out}/run.json", file=sys.stderr)
+    return status

@@ -1,0 +1,43 @@
+"""Batch inference on folders of DICOM/PNG radiographs, with COCO export.
+
+``lumbarseg infer --config CFG --weights W --input DIR... --out OUT`` (or
+``run_inference(InferenceOptions(...))``) writes this folder; other tools (DICOM SEG
+export, HTML report, evaluation) read it, so the layout is a contract:
+
+``OUT/predictions.json``
+    COCO results list: ``{image_id, category_id (1..6 = L1..S1), segmentation (RLE, counts
+    a str), bbox (XYWH), score}``; ``score`` = detector score x level confidence.
+    ``COCO("OUT/images.json").loadRes("OUT/predictions.json")`` works.
+``OUT/images.json``
+    COCO dataset dict: ``images`` = ``{id, file_name (path relative to the common parent of
+    the inputs), height, width, image_key}`` for every image processed successfully, and
+    ``categories`` = ``lumbarseg.levels.COCO_CATEGORIES``. Image ids are 1-based positions in
+    the sorted list of discovered inputs (stable across resumes and shards).
+``OUT/per_image/<image_key>.json``
+    ``{version, image_key, image_id, relative_path, height, width, pixel_spacing_mm (row, col
+    or null), model (fingerprint of config+weights+labeller), source {format, photometric,
+    voi}, vertebrae: [{level, category_id (null for T12/L6), score, level_confidence, bbox
+    (XYWH), segmentation (RLE), spans}], rejected: [{reason, score, bbox}], flags,
+    measurements}`` (+ ``phi`` only with ``--keep-phi``). Written atomically as each image
+    finishes; its presence means the image is done. Holds exactly the images of images.json.
+``OUT/summary.csv``
+    One row per discovered image: image_key, image_id, relative_path, status (ok | failed |
+    skipped), reason, height, width, n_vertebrae, levels_found, missing_levels, flags,
+    lordosis_deg, sacral_slope_deg, listhesis (+ PatientID and UIDs with ``--keep-phi``).
+``OUT/run.json``
+    Run summary: config, opts, weights, model, labeller, device, input_root, counts,
+    elapsed_s, images_per_s, ``failures`` and ``skipped`` lists of ``{path, reason}``.
+``OUT/overlays/<image_key>.png``
+    With ``--overlays``: masks in ``LEVEL_COLORS``, level names and raised flags.
+``OUT/shards/``
+    Bookkeeping of each shard/rank (failures, timings) used for merging.
+
+``image_key`` is a 16-hex-digit hash of the relative path: nothing read from the DICOM
+(no patient name, id or UID) reaches any output unless ``--keep-phi`` is given. Every file
+is written atomically. Exit status: 0 when every image was processed or skipped (non-image
+objects), 1 when any file failed; one bad file never stops the run.
+"""
+
+from lumbarseg.inference.run import InferenceOptions, run_inference
+
+__all__ = ["InferenceOptions", "run_inference"]

@@ -1,0 +1,118 @@
+"""Decoding inputs in DataLoader workers: model-ready tensors out, errors as records.
+
+Each sample is decoded through ``lumbarseg.io.radiograph`` (the same pixels training saw)
+and resized with the test-time augmentation of the config. A file that cannot be read
+becomes an error record instead of an exception, so one bad file never stops a run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from detectron2.config import CfgNode
+from detectron2.data import transforms as T
+
+from lumbarseg.errors import InputFileError
+from lumbarseg.inference.discovery import InputItem
+from lumbarseg.io import dicom as dicom_io
+from lumbarseg.io.radiograph import read_radiograph, to_network_input
+
+# Non-image DICOM objects (SR, presentation states...) are skipped, not failed.
+NotAnImageError = getattr(dicom_io, "NotAnImageError", None)
+# Tags copied only with --keep-phi (then the user asked for identifiers in the outputs).
+PHI_KEYWORDS = ("PatientID", "PatientName", "StudyInstanceUID", "SeriesInstanceUID",
+                "SOPInstanceUID", "AccessionNumber", "StudyDate")
+
+
+def _phi(path: str) -> dict[str, str]:
+    import pydicom
+
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    return {k: str(ds.get(k, "") or "") for k in PHI_KEYWORDS}
+
+
+def error_reason(exc: BaseException) -> str:
+    """One line: the problem only (the path is reported next to it)."""
+    if isinstance(exc, InputFileError):
+        return exc.problem
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class InferenceDataset(torch.utils.data.Dataset):
+    """Map-style dataset over discovered items (order preserved by the DataLoader)."""
+
+    def __init__(self, items: list[InputItem], cfg: CfgNode, keep_phi: bool = False):
+        from lumbarseg.data.mapper import build_radiograph_augmentation
+
+        self.items = items
+        self.augmentations = T.AugmentationList(build_radiograph_augmentation(cfg, False))
+        self.keep_phi = keep_phi
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.items[index]
+        try:
+            return self._load(index, item)
+        except Exception as exc:  # reported per file; the run goes on
+            skipped = NotAnImageError is not None and isinstance(exc, NotAnImageError)
+            return {"index": index, "error": error_reason(exc), "skipped": skipped}
+
+    def _load(self, index: int, item: InputItem) -> dict[str, Any]:
+        radiograph = read_radiograph(item.path)
+        gray = to_network_input(radiograph)
+        aug_input = T.AugInput(gray[:, :, None])
+        self.augmentations(aug_input)
+        resized = aug_input.image
+        if resized.ndim == 2:
+            resized = resized[:, :, None]
+        # One channel always: the predictor expands it on the device when the model wants
+        # three, so workers ship a third of the bytes.
+        image = torch.from_numpy(np.ascontiguousarray(resized.transpose(2, 0, 1)))
+        spacing = radiograph.pixel_spacing_mm
+        sample = {
+            "index": index,
+            "error": None,
+            "image": image,
+            "gray": gray,
+            "height": int(gray.shape[0]),
+            "width": int(gray.shape[1]),
+            "pixel_spacing_mm": [float(spacing[0]), float(spacing[1])] if spacing else None,
+            "source": {
+                "format": "dicom" if "TransferSyntaxUID" in radiograph.meta else "raster",
+                "photometric": radiograph.meta.get("PhotometricInterpretation"),
+                "voi": radiograph.meta.get("voi"),
+            },
+        }
+        if self.keep_phi and sample["source"]["format"] == "dicom":
+            sample["phi"] = _phi(item.path)
+        return sample
+
+
+def worker_init(_: int) -> None:
+    """Workers decode one image each; extra threads per worker only oversubscribe the CPU."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def build_loader(
+    dataset: InferenceDataset, num_workers: int, pin_memory: bool = False
+) -> torch.utils.data.DataLoader:
+    """Yields single samples in order; batching happens later, by image shape."""
+    kwargs: dict[str, Any] = {}
+    if num_workers > 0:
+        kwargs.update(prefetch_factor=4, persistent_workers=False, worker_init_fn=worker_init)
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=None,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        **kwargs,
+    )

@@ -1,0 +1,166 @@
+"""The model side of inference: build from config + weights, batched forward, optional fusion.
+
+Batches only ever hold images of the same padded size. Detectron2 pads a batch to its
+largest image, and with GroupNorm the padding changes every image's features: same-size
+batches make each image's result independent of its batch-mates, so a resumed or sharded
+run gives the same predictions as a single uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import torch
+from detectron2.config import CfgNode
+from detectron2.structures import Instances
+
+import lumbarseg.modeling  # noqa: F401  (registers LevelScoresROIHeads)
+
+
+def load_model(cfg: CfgNode, weights: str) -> torch.nn.Module:
+    """Build the model in eval mode and load weights (a path or any URL Detectron2 knows)."""
+    from detectron2.checkpoint import DetectionCheckpointer
+    from detectron2.modeling import build_model
+
+    from lumbarseg.errors import LumbarsegError
+
+    model = build_model(cfg)
+    model.eval()
+    if not weights:
+        raise LumbarsegError("no weights given: inference needs a trained checkpoint")
+    try:
+        DetectionCheckpointer(model).load(weights)
+    except (AssertionError, OSError, RuntimeError, KeyError, ValueError) as exc:
+        problem = f"cannot load weights ({type(exc).__name__}: {exc})"
+        raise LumbarsegError(f"{weights}: {problem}") from None
+    return model
+
+
+class BatchPredictor:
+    """Runs one or more models on a batch of samples from ``InferenceDataset``."""
+
+    def __init__(
+        self,
+        models: list[torch.nn.Module],
+        cfg: CfgNode,
+        device: str,
+        amp: bool = True,
+        fusion_iou: float = 0.5,
+    ):
+        self.models = models
+        self.device = torch.device(device)
+        self.channels = len(cfg.MODEL.PIXEL_MEAN)
+        self.amp = amp and self.device.type == "cuda"
+        self.fusion_iou = fusion_iou
+        self.size_divisibility = max(m.backbone.size_divisibility for m in models) or 1
+
+    def padded_shape(self, sample: dict[str, Any]) -> tuple[int, int]:
+        d = self.size_divisibility
+        h, w = sample["image"].shape[-2:]
+        return (-(-h // d) * d, -(-w // d) * d)
+
+    def _inputs(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        inputs = []
+        for sample in batch:
+            image = sample["image"].to(self.device, non_blocking=True)
+            if image.shape[0] != self.channels:
+                image = image.expand(self.channels, -1, -1)
+            inputs.append({"image": image, "height": sample["height"], "width": sample["width"]})
+        return inputs
+
+    def __call__(self, batch: list[dict[str, Any]]) -> list[Instances]:
+        inputs = self._inputs(batch)
+        per_model = []
+        autocast = (
+            torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
+        )
+        with torch.inference_mode(), autocast:
+            for model in self.models:
+                outputs = model(inputs)
+                per_model.append([_to_cpu(o["instances"]) for o in outputs])
+        if len(per_model) == 1:
+            return per_model[0]
+        groups = zip(*per_model, strict=True)
+        return [fuse_instances(list(group), self.fusion_iou) for group in groups]
+
+
+def _to_cpu(instances: Instances) -> Instances:
+    out = instances.to("cpu")
+    for name in ("scores", "class_scores"):
+        if out.has(name):
+            out.set(name, out.get(name).float())
+    return out
+
+
+def shape_batches(
+    samples: Iterable[dict[str, Any]], batch_size: int, key, max_pending: int | None = None
+) -> Iterator[list[dict[str, Any]]]:
+    """Group a stream into batches of equal ``key(sample)``; error records pass through alone.
+
+    At most ``max_pending`` samples wait for batch-mates (memory stays bounded): when the
+    limit is hit, the fullest bucket goes out even if not full.
+    """
+    max_pending = max_pending or 4 * batch_size
+    buckets: dict[Any, list[dict[str, Any]]] = {}
+    pending = 0
+    for sample in samples:
+        if sample.get("error") is not None:
+            yield [sample]
+            continue
+        bucket = buckets.setdefault(key(sample), [])
+        bucket.append(sample)
+        pending += 1
+        if len(bucket) >= batch_size:
+            pending -= len(bucket)
+            yield buckets.pop(key(sample))
+        elif pending >= max_pending:
+            fullest = max(buckets, key=lambda k: len(buckets[k]))
+            pending -= len(buckets[fullest])
+            yield buckets.pop(fullest)
+    for bucket in buckets.values():
+        yield bucket
+
+
+def fuse_instances(results: list[Instances], iou_threshold: float = 0.5) -> Instances:
+    """Fuse detections of several models (e.g. Mask R-CNN + PointRend) on one image.
+
+    Detections of the same class whose masks overlap by ``iou_threshold`` are one vertebra:
+    the best-scoring detection of the group keeps its mask and box, the score becomes the
+    group's summed score divided by the number of models (as in weighted boxes fusion: a
+    vertebra found by only one of two models keeps half its score), and per-level
+    probabilities are averaged over the group.
+    """
+    from detectron2.layers import cat
+
+    merged = Instances.cat([r for r in results]) if len(results) > 1 else results[0]
+    n_models = len(results)
+    if len(merged) == 0:
+        return merged
+    order = torch.argsort(merged.scores, descending=True)
+    merged = merged[order]
+    # IoU on a 4x subsampled grid: full-resolution masks of 40 detections would be gigabytes.
+    masks = merged.pred_masks[:, ::4, ::4].flatten(1).float()
+    areas = masks.sum(1)
+    inter = masks @ masks.T
+    iou = inter / (areas[:, None] + areas[None, :] - inter).clamp_min(1.0)
+    same_class = merged.pred_classes[:, None] == merged.pred_classes[None, :]
+    linked = (iou >= iou_threshold) & same_class
+    taken = torch.zeros(len(merged), dtype=torch.bool)
+    keep, scores, class_scores = [], [], []
+    for i in range(len(merged)):
+        if taken[i]:
+            continue
+        group = torch.nonzero(linked[i] & ~taken).flatten()
+        taken[group] = True
+        keep.append(i)
+        scores.append(merged.scores[group].sum() / n_models)
+        if merged.has("class_scores"):
+            class_scores.append(merged.class_scores[group].mean(0))
+    fused = merged[torch.tensor(keep, dtype=torch.long)]
+    fused.scores = torch.stack(scores).clamp(max=1.0)
+    if class_scores:
+        fused.class_scores = cat([c[None] for c in class_scores])
+    order = torch.argsort(fused.scores, descending=True)
+    return fused[order]

@@ -1,0 +1,210 @@
+"""The output folder: per-image records written as they come, final files merged by streaming.
+
+Every file is written atomically. The final files (predictions.json, images.json,
+summary.csv) are rebuilt from the per-image records in image-id order, one record in memory
+at a time, so they are byte-identical however the run was split, interrupted or resumed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from lumbarseg.inference.discovery import InputItem
+from lumbarseg.io.atomic import atomic_open, write_json_atomic
+from lumbarseg.levels import COCO_CATEGORIES
+
+RECORD_VERSION = 1
+PHI_COLUMNS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+SUMMARY_COLUMNS = (
+    "image_key", "image_id", "relative_path", "status", "reason", "height", "width",
+    "n_vertebrae", "levels_found", "missing_levels", "flags", "lordosis_deg",
+    "sacral_slope_deg", "listhesis",
+)
+
+
+class OutputFolder:
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self.per_image = self.root / "per_image"
+        self.overlays = self.root / "overlays"
+        self.shards = self.root / "shards"
+
+    # --- per-image records -------------------------------------------------------------
+    def record_path(self, key: str) -> Path:
+        return self.per_image / f"{key}.json"
+
+    def overlay_path(self, key: str) -> Path:
+        return self.overlays / f"{key}.png"
+
+    def write_record(self, record: dict) -> None:
+        write_json_atomic(self.record_path(record["image_key"]), record)
+
+    def load_record(self, key: str) -> dict | None:
+        try:
+            with open(self.record_path(key), encoding="utf-8") as handle:
+                return json.load(handle)
+        except (OSError, ValueError):
+            return None
+
+    def is_complete(self, item: InputItem, model: str, overlays: bool) -> bool:
+        """Done by the same model for the same file (and drawn, when overlays are asked for).
+
+        A record whose image id moved (files added to the input since) is patched in place,
+        without recomputing the prediction.
+        """
+        record = self.load_record(item.image_key)
+        if (
+            record is None
+            or record.get("version") != RECORD_VERSION
+            or record.get("relative_path") != item.relative_path
+            or record.get("model") != model
+            or "vertebrae" not in record
+        ):
+            return False
+        if overlays and not self.overlay_path(item.image_key).is_file():
+            return False
+        if record.get("image_id") != item.image_id:
+            record["image_id"] = item.image_id
+            self.write_record(record)
+        return True
+
+    # --- shard status ---------------------------------------------------------------------
+    def shard_status_path(self, index: int, count: int) -> Path:
+        return self.shards / f"shard-{index:04d}-of-{count:04d}.json"
+
+    def write_shard_status(self, index: int, count: int, status: dict) -> None:
+        write_json_atomic(self.shard_status_path(index, count), status, indent=1)
+
+    def shard_statuses(self, count: int) -> list[dict] | None:
+        """All shards' statuses, or None while any shard has not finished."""
+        out = []
+        for index in range(count):
+            try:
+                with open(self.shard_status_path(index, count), encoding="utf-8") as handle:
+                    out.append(json.load(handle))
+            except (OSError, ValueError):
+                return None
+        return out
+
+    # --- merge ----------------------------------------------------------------------------
+    def merge(
+        self,
+        items: list[InputItem],
+        failures: dict[str, str],
+        skipped: dict[str, str],
+        keep_phi: bool = False,
+    ) -> dict[str, int]:
+        """Write predictions.json, images.json and summary.csv; drop stale records."""
+        wanted = {item.image_key for item in items}
+        self._drop_stale(wanted)
+        counts = {"images": 0, "predictions": 0}
+        with (
+            atomic_open(self.root / "predictions.json", "w", encoding="utf-8") as preds,
+            atomic_open(self.root / "images.json", "w", encoding="utf-8") as images,
+            atomic_open(self.root / "summary.csv", "w", encoding="utf-8", newline="") as summary,
+        ):
+            columns = SUMMARY_COLUMNS + (PHI_COLUMNS if keep_phi else ())
+            table = csv.writer(summary, lineterminator="\n")
+            table.writerow(columns)
+            preds.write("[")
+            images.write('{"images": [')
+            first_pred = first_image = True
+            for item in items:
+                record = self.load_record(item.image_key)
+                if item.relative_path in failures or item.relative_path in skipped:
+                    status = "failed" if item.relative_path in failures else "skipped"
+                    reason = failures.get(item.relative_path) or skipped[item.relative_path]
+                    table.writerow(_status_row(item, status, reason, columns))
+                    continue
+                if record is None:  # not processed (e.g. --max-images): not an output
+                    continue
+                entry = {"id": item.image_id, "file_name": item.relative_path,
+                         "height": record["height"], "width": record["width"],
+                         "image_key": item.image_key}
+                images.write(("" if first_image else ",") + "\n" + json.dumps(entry))
+                first_image = False
+                counts["images"] += 1
+                for v in record["vertebrae"]:
+                    if v["category_id"] is None:  # T12/L6: no COCO category of their own
+                        continue
+                    result = {"image_id": item.image_id, "category_id": v["category_id"],
+                              "segmentation": v["segmentation"], "bbox": v["bbox"],
+                              "score": coco_score(v)}
+                    preds.write(("" if first_pred else ",") + "\n" + json.dumps(result))
+                    first_pred = False
+                    counts["predictions"] += 1
+                table.writerow(_summary_row(item, record, columns))
+            preds.write("\n]\n")
+            images.write("\n], \"categories\": " + json.dumps(COCO_CATEGORIES) + "}\n")
+        return counts
+
+    def _drop_stale(self, wanted: set[str]) -> None:
+        """per_image/ and overlays/ hold exactly the images of this input set."""
+        for folder, suffix in ((self.per_image, ".json"), (self.overlays, ".png")):
+            if not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                if path.suffix == suffix and path.stem not in wanted:
+                    path.unlink()
+
+    def write_run(self, run: dict) -> None:
+        write_json_atomic(self.root / "run.json", run, indent=1)
+
+
+def coco_score(vertebra: dict) -> float:
+    """Detection score times level confidence: ranks a vertebra by how sure we are that it
+    is THIS level, which is what per-category COCO AP measures."""
+    return round(vertebra["score"] * vertebra["level_confidence"], 5)
+
+
+def _listhesis_text(measurements: dict) -> str:
+    parts = []
+    for level, slip in (measurements.get("listhesis") or {}).items():
+        if slip.get("grade"):
+            parts.append(f"{level}:{slip['percent']:+.1f}%/G{slip['grade']}")
+    return " ".join(parts)
+
+
+def flag_list(flags: dict) -> list[str]:
+    try:
+        from lumbarseg.postprocess.flags import flag_names
+    except ImportError:
+        return sorted(k for k, v in flags.items() if v is True)
+    return flag_names(flags)
+
+
+def _status_row(item: InputItem, status: str, reason: str, columns: Iterable[str]) -> list:
+    values: dict[str, Any] = {"image_key": item.image_key, "image_id": item.image_id,
+                              "relative_path": item.relative_path, "status": status,
+                              "reason": reason}
+    return [values.get(c, "") for c in columns]
+
+
+def _summary_row(item: InputItem, record: dict, columns: Iterable[str]) -> list:
+    m = record.get("measurements") or {}
+    flags = record.get("flags") or {}
+    phi = record.get("phi") or {}
+    values: dict[str, Any] = {
+        "image_key": item.image_key, "image_id": item.image_id,
+        "relative_path": item.relative_path, "status": "ok", "reason": "",
+        "height": record["height"], "width": record["width"],
+        "n_vertebrae": len(record["vertebrae"]),
+        "levels_found": " ".join(v["level"] for v in record["vertebrae"]),
+        "missing_levels": " ".join(flags.get("missing_levels", [])),
+        "flags": " ".join(flag_list(flags)),
+        "lordosis_deg": _blank(m.get("lordosis_deg")),
+        "sacral_slope_deg": _blank(m.get("sacral_slope_deg")),
+        "listhesis": _listhesis_text(m),
+        **{k: phi.get(k, "") for k in PHI_COLUMNS},
+    }
+    return [values.get(c, "") for c in columns]
+
+
+def _blank(value: Any) -> Any:
+    return "" if value is None else value
+
