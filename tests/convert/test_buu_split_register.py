@@ -221,3 +221,29 @@ def test_registered_dataset_feeds_detectron2_mapper(tmp_path, scene):
     assert sorted(instances.gt_classes.tolist()) == [0, 1, 2, 3, 4, 5]
     areas = instances.gt_masks.area()
     assert float(areas.min()) > 1000  # quads of about 70 x 26 px
+
+
+def test_reconverting_output_keeps_patient_grouping(tmp_path, scene):
+    scene.image(tmp_path / "a.png")
+    images = [
+        {
+            "id": i,
+            "file_name": "a.png",
+            "width": scene.width,
+            "height": scene.height,
+            "patient_id": f"P{i % 3}",
+        }
+        for i in range(1, 7)
+    ]
+    categories = [{"id": 1, "name": "L1"}]
+    (tmp_path / "in.json").write_text(
+        json.dumps({"images": images, "annotations": [], "categories": categories})
+    )
+    first = convert_dataset("coco", [tmp_path / "in.json"], tmp_path / "o1")
+    again = convert_dataset("coco", [tmp_path / "o1" / "annotations.json"], tmp_path / "o2")
+    group = [[i["patient_key"] for i in r.images] for r in (first, again)]
+    assert len(set(group[0])) == 3
+    # same partition of images into patients (keys differ: they are re-hashed)
+    assert [[a == b for b in group[0]] for a in group[0]] == [
+        [a == b for b in group[1]] for a in group[1]
+    ]

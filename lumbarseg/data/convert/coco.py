@@ -2,7 +2,8 @@
 category names remapped through the level alias table. RLE masks become polygons.
 
 Image ``file_name``s are resolved against ``--images``, then the JSON's folder. An image's
-``patient_id`` (if any) is hashed into the patient key used for splits.
+``patient_id`` (or the ``patient_key`` of an earlier conversion) is hashed into the patient
+key used for splits.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def _read_file(path: Path, options: ConvertOptions) -> Iterator[ReadResult]:
             image_path=image_path,
             width=image.get("width"),
             height=image.get("height"),
-            patient_hint=str(image["patient_id"]) if image.get("patient_id") else None,
+            patient_hint=_patient_hint(image),
             searched=searched,
         )
         try:
@@ -83,6 +84,15 @@ def _read_file(path: Path, options: ConvertOptions) -> Iterator[ReadResult]:
             yield exc
             continue
         yield raw
+
+
+def _patient_hint(image: dict) -> str | None:
+    """A tool's patient id, or the key of a dataset converted before (keeps its grouping)."""
+    if image.get("patient_id"):
+        return f"id:{image['patient_id']}"
+    if image.get("patient_key"):
+        return f"key:{image['patient_key']}"
+    return None
 
 
 def _instance(annotation: dict, names: dict[int, str], raw: RawImage, where: str) -> RawInstance:
