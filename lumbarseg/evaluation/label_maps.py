@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lumbarseg.evaluation.structures import decode_rle
+from lumbarseg.evaluation.rle import paint_runs
 from lumbarseg.levels import LEVELS
 
 NUM_CLASSES = len(LEVELS) + 1  # background + levels
@@ -37,8 +37,17 @@ def confusion_matrix(
     """(C, C) int64 matrix n_ij: pixels of ground-truth class i predicted as class j."""
     if gt.shape != pred.shape:
         raise ValueError(f"label maps differ in shape: {gt.shape} vs {pred.shape}")
-    index = num_classes * gt.astype(np.int64).ravel() + pred.astype(np.int64).ravel()
-    return np.bincount(index, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    # Count only the box holding every foreground pixel; the rest is background on both.
+    foreground = (gt != 0) | (pred != 0)
+    cols = np.flatnonzero(foreground.any(axis=0))
+    conf = np.zeros((num_classes, num_classes), np.int64)
+    if cols.size:
+        rows = np.flatnonzero(foreground[:, cols[0] : cols[-1] + 1].any(axis=1))
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        index = num_classes * gt[box].astype(np.int64).ravel() + pred[box].astype(np.int64).ravel()
+        conf += np.bincount(index, minlength=num_classes * num_classes).reshape(conf.shape)
+    conf[0, 0] += gt.size - conf.sum()
+    return conf
 
 
 def _nanmean(values: np.ndarray) -> float:
@@ -99,9 +108,10 @@ def paint_label_map(
 ) -> np.ndarray:
     """Paint masks into an HxW uint8 map; masks are painted in ascending ``order`` (stable),
     so the highest-ordered mask wins where masks overlap. ``labels`` are map values (1..6)."""
-    label_map = np.zeros((height, width), np.uint8)
+    label_map = np.zeros((height, width), np.uint8, order="F")
+    flat = label_map.reshape(-1, order="F")  # a view: RLE runs are column-major
     for i in np.argsort(np.asarray(order, np.float64), kind="stable"):
-        label_map[decode_rle(rles[i]).astype(bool)] = labels[i]
+        paint_runs(flat, rles[i], labels[i])
     return label_map
 
 

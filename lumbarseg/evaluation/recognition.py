@@ -22,12 +22,11 @@ import numpy as np
 import pycocotools.mask as mask_util
 from scipy.optimize import linear_sum_assignment
 
+from lumbarseg.evaluation.rle import encode_mask, rle_centroid
 from lumbarseg.evaluation.structures import (
     ImageGroundTruth,
     InstancePredictions,
-    decode_rle,
     empty_predictions,
-    encode_mask,
 )
 from lumbarseg.levels import NUM_LEVELS
 
@@ -63,12 +62,7 @@ def match(iou: np.ndarray, threshold: float) -> list[tuple[int, int]]:
 
 def mask_centroids(rles: list[dict]) -> np.ndarray:
     """(N, 2) centroids (row, col) in pixels; NaN for an empty mask."""
-    out = np.full((len(rles), 2), np.nan)
-    for i, rle in enumerate(rles):
-        rows, cols = np.nonzero(decode_rle(rle))
-        if rows.size:
-            out[i] = rows.mean(), cols.mean()
-    return out
+    return np.asarray([rle_centroid(rle) for rle in rles], np.float64).reshape(-1, 2)
 
 
 def components_as_predictions(label_map: np.ndarray, min_area: int = 0) -> InstancePredictions:

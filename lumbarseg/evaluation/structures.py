@@ -16,6 +16,7 @@ import numpy as np
 import pycocotools.mask as mask_util
 
 from lumbarseg.errors import LumbarsegError
+from lumbarseg.evaluation.rle import encode_mask
 from lumbarseg.levels import LEVELS, NUM_LEVELS, normalize_level
 
 # Detectron2's BoxMode values, so this module needs no Detectron2 import.
@@ -65,16 +66,6 @@ def _str_counts(rle: dict) -> dict:
     if isinstance(counts, bytes):
         counts = counts.decode("ascii")
     return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": counts}
-
-
-def encode_mask(mask: np.ndarray) -> dict:
-    """Compressed RLE (str counts) of one HxW binary mask."""
-    return _str_counts(mask_util.encode(np.asfortranarray(mask, dtype=np.uint8)))
-
-
-def decode_rle(rle: dict) -> np.ndarray:
-    """HxW uint8 mask of one compressed RLE."""
-    return mask_util.decode(rle)
 
 
 def segmentation_to_rle(segmentation: Any, height: int, width: int) -> dict | None:

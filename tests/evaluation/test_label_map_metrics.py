@@ -16,9 +16,9 @@ from lumbarseg.evaluation.label_maps import (
     per_class_iou,
     prediction_label_map,
 )
+from lumbarseg.evaluation.rle import encode_mask
 from lumbarseg.evaluation.structures import (
     ImageGroundTruth,
-    encode_mask,
     predictions_from_masks,
 )
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from lumbarseg.evaluation.recognition import components_as_predictions, level_outcome, match
+from lumbarseg.evaluation.rle import encode_mask
 from lumbarseg.evaluation.structures import (
     ImageGroundTruth,
     empty_predictions,
-    encode_mask,
     predictions_from_masks,
 )
 
