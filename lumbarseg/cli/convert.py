@@ -48,6 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--label-attribute", help="VIA: region attribute holding the level")
     parser.add_argument(
+        "--drop-source-paths",
+        action="store_true",
+        help="leave original file paths out of the JSON (folder names may identify patients)",
+    )
+    parser.add_argument(
         "--overwrite", action="store_true", help="replace a dataset already converted into --out"
     )
 
@@ -82,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         min_area=args.min_area,
         repair_invalid=not args.refuse_invalid,
         label_attribute=args.label_attribute,
+        keep_source_paths=not args.drop_source_paths,
     )
     split = parse_fractions(args.split) if args.split else None
     result = convert_dataset(

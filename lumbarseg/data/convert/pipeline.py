@@ -152,8 +152,9 @@ def _convert_one(
         key, source = patient_key(f"image:{raw.where}"), "none (one patient per image)"
     result.patient_sources[source] += 1
     record["patient_key"] = key
-    record["source_file"] = loaded.source if loaded is not None else None
-    record["source_annotation"] = raw.where
+    if options.keep_source_paths:
+        record["source_file"] = loaded.source if loaded is not None else None
+        record["source_annotation"] = raw.where
     if loaded is not None and loaded.pixel_spacing_mm:
         record["pixel_spacing_mm"] = list(loaded.pixel_spacing_mm)
     if loaded is not None and loaded.sop_instance_uid:

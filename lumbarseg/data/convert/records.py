@@ -67,6 +67,9 @@ class ConvertOptions:
     repair_invalid: bool = True
     # VIA region attribute that holds the level label (None: guess).
     label_attribute: str | None = None
+    # Keep the original image/annotation paths in image records (folder names may identify
+    # patients: turn off for datasets that leave the site).
+    keep_source_paths: bool = True
 
 
 ReadResult = RawImage | InputFileError
