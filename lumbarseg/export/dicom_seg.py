@@ -21,9 +21,8 @@ source's patient/study attributes unchanged (for sending back to the PACS it cam
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -33,6 +32,7 @@ import numpy as np
 
 from lumbarseg import __version__
 from lumbarseg.errors import InputFileError, LumbarsegError
+from lumbarseg.export.run_folder import iter_records, read_input_root
 from lumbarseg.io.atomic import write_bytes_atomic, write_json_atomic
 from lumbarseg.levels import EXTRA_LEVELS, LEVEL_COLORS, LEVELS
 
@@ -322,39 +322,6 @@ def _is_dicom(path: Path) -> bool:
             return handle.read(132)[128:132] == b"DICM"
     except OSError:
         return False
-
-
-def iter_records(run_dir: str | os.PathLike) -> Iterable[tuple[Path, dict | None, str | None]]:
-    """(sidecar path, record or None, problem or None) for each per-image sidecar of a run."""
-    per_image = Path(run_dir) / "per_image"
-    if not per_image.is_dir():
-        raise LumbarsegError(f"{per_image}: no per_image folder; is this an inference output?")
-    for path in sorted(per_image.glob("*.json")):
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            yield path, None, f"unreadable per-image record ({exc})"
-            continue
-        if not isinstance(record, dict) or "relative_path" not in record:
-            yield path, None, "per-image record lacks relative_path"
-            continue
-        yield path, record, None
-
-
-def read_input_root(run_dir: str | os.PathLike) -> Path | None:
-    """The input root an inference run recorded in ``run.json``, if any."""
-    path = Path(run_dir) / "run.json"
-    try:
-        run = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    for key in ("input_root", "input", "inputs"):
-        value = run.get(key) if isinstance(run, dict) else None
-        if isinstance(value, list) and len(value) == 1:
-            value = value[0]
-        if isinstance(value, str) and value:
-            return Path(value)
-    return None
 
 
 def export_run(
