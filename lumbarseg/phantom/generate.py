@@ -84,7 +84,8 @@ def _render_job(job: Job, seed: int, config: PhantomConfig, out_dir: str) -> tup
                     "spacing_tag": job.spacing_tag}
     image = render_phantom(rng, params)
     study = make_study(seed, job.patient, job.study)
-    patient = make_patient(seed, job.patient, traits.sex, traits.age, int(study.date[:4]))
+    first_year = int(make_study(seed, job.patient, 0).date[:4])  # age at the first study
+    patient = make_patient(seed, job.patient, traits.sex, traits.age, first_year)
     rel = f"dicom/{patient.patient_id}/st{job.study + 1}/im{job.index:05d}.dcm"
     ds = build_dataset(image, patient, study, job.series, job.instance,
                        fake_uid(seed, "image", job.index), job.compressed, job.spacing_tag)

@@ -171,7 +171,7 @@ def _sample_disease(rng: np.random.Generator, preset, params: PhantomParams) -> 
                             p=[0.45, 0.35, 0.12, 0.08])
         for level in sorted(str(x) for x in levels):
             if rng.random() < 0.15:
-                percent = -float(rng.uniform(8.0, 22.0))  # retrolisthesis
+                percent = -float(rng.uniform(8.0, min(22.0, preset.max_slip_percent)))  # retro
             else:
                 percent = float(rng.uniform(8.0, max(preset.max_slip_percent, 10.0)))
             params.listhesis[level] = {
