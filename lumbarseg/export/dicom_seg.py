@@ -160,7 +160,7 @@ def _level_order(level: str) -> int:
 
 def masks_by_level(record: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """HxW bool mask per level of a per-image record (instances of one level are merged)."""
-    from lumbarseg.evaluation.structures import decode_rle
+    from pycocotools import mask as mask_utils
 
     height, width = int(record["height"]), int(record["width"])
     masks: dict[str, np.ndarray] = {}
@@ -175,7 +175,7 @@ def masks_by_level(record: Mapping[str, Any]) -> dict[str, np.ndarray]:
             raise ValueError(
                 f"mask of {level} is {rle['size'][0]}x{rle['size'][1]}, image is {height}x{width}"
             )
-        mask = decode_rle(rle).astype(bool)
+        mask = mask_utils.decode(rle).astype(bool)
         masks[level] = masks[level] | mask if level in masks else mask
     return {
         level: masks[level]

@@ -15,7 +15,7 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from lumbarseg.cli import main as cli_main
-from lumbarseg.evaluation.structures import encode_mask
+from lumbarseg.evaluation.rle import encode_mask
 from lumbarseg.export.dicom_seg import build_segmentation, export_run
 
 PATIENT_NAME = "Zyxwvut^Quintessa"

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from lumbarseg.cli import main as cli_main
-from lumbarseg.evaluation.structures import encode_mask
+from lumbarseg.evaluation.rle import encode_mask
 from lumbarseg.report import build_report
 
 H, W = 120, 90
