@@ -7,7 +7,7 @@ STAMP := $(VENV)/.lumbarseg-installed
 DEMO_OUT ?= output/demo
 PYTEST_ARGS ?=
 
-.PHONY: install test demo lint bench clean-venv
+.PHONY: install browser test demo lint bench clean-venv
 
 install: $(STAMP)
 
@@ -20,7 +20,13 @@ $(STAMP): setup.py tools/install_detectron2.py Makefile
 	$(VENV)/bin/lumbarseg doctor
 	touch $(STAMP)
 
-test: install
+# Headless Chromium for the HTML report's browser test (Debian's package; CI runs as root).
+# Idempotent: nothing to do, and no network, once a chromium is on PATH.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: install browser
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
