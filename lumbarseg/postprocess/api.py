@@ -1,4 +1,4 @@
-"""``label_vertebrae``: candidates of one image in, labelled vertebrae + flags + measurements out."""
+"""``label_vertebrae``: one image's candidates in; labelled vertebrae, flags, measurements out."""
 
 from __future__ import annotations
 
@@ -57,7 +57,8 @@ def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None
             rejected[ordered[pos]] = "not_in_column"
         kept = [ordered[p] for p in result.positions]  # cranial -> caudal
         kept_ev = [evidence[p] for p in result.positions]
-        for idx, lvl, conf, ev in zip(kept, result.levels, result.confidences, kept_ev):
+        rows = zip(kept, result.levels, result.confidences, kept_ev, strict=True)
+        for idx, lvl, conf, ev in rows:
             name = EXT_LEVELS[lvl]
             span = [EXT_LEVELS[lvl + k] for k in range(ev.span)]
             levels.append(name)
@@ -100,28 +101,29 @@ def _drop_off_column(alive, rejected, shapes, config):
     return [i for i in alive if i not in rejected], rejected
 
 
-def _s1_probability(aspects: np.ndarray, k: int) -> float:
-    """Shape-only belief that body k is S1: the sacral top is flatter than the body above it.
+def _s1_probability(aspects: np.ndarray, widths: np.ndarray, k: int) -> float:
+    """Shape-only belief that body k is S1: the sacral top is flatter and a little narrower
+    than the body above it.
 
-    Relative flatness (vs the inner neighbour and vs the column's median) matters most, as
+    Relative cues (vs the inner neighbour and the column's median) carry most weight, as
     elderly lumbar bodies can be as flat as a sacral top in absolute terms.
     """
     n = len(aspects)
-    logit = -(aspects[k] - 0.68) / 0.06
+    logit = -(aspects[k] - 0.66) / 0.05
     if n > 1:
-        neighbours = [aspects[j] for j in (k - 1, k + 1) if 0 <= j < n]
-        inner = min(neighbours) if 0 < k < n - 1 else neighbours[0]
+        inner = k - 1 if k == n - 1 or (k > 0 and aspects[k - 1] < aspects[k + 1]) else k + 1
         others = float(np.median(np.delete(aspects, k)))
-        logit = (0.5 * -(aspects[k] / inner - 0.82) / 0.06
-                 + 0.3 * -(aspects[k] / others - 0.82) / 0.06 + 0.2 * logit)
-    return 1.0 / (1.0 + math.exp(-np.clip(logit, -30, 30)))
+        logit += (-(aspects[k] / aspects[inner] - 0.9) / 0.1
+                  - (aspects[k] / others - 0.9) / 0.1
+                  - (widths[k] / widths[inner] - 0.96) / 0.04)
+    return 1.0 / (1.0 + math.exp(-np.clip(0.5 * logit, -30, 30)))
 
 
 def _evidence(shapes: list[Shape], cands: list[Candidate], down: np.ndarray,
               config: LabellerConfig) -> list[BodyEvidence]:
     tans = tangents(np.array([s.centroid for s in shapes])) if len(shapes) > 1 else [down]
     heights, widths = np.zeros(len(shapes)), np.zeros(len(shapes))
-    for k, (s, t) in enumerate(zip(shapes, tans)):
+    for k, (s, t) in enumerate(zip(shapes, tans, strict=False)):
         along = _own_axis(s, t)
         if abs(float(along @ t)) < np.cos(np.deg2rad(30)):
             # tilted far from the column (the sacrum): the long side runs across
@@ -135,14 +137,14 @@ def _evidence(shapes: list[Shape], cands: list[Candidate], down: np.ndarray,
         h_med, a_med = np.median(heights), np.median(areas)
         spans[(heights > config.fused_height_ratio * h_med) & (areas > 1.5 * a_med)] = 2
     out = []
-    for k, (shape, cand) in enumerate(zip(shapes, cands)):
+    for k, (shape, cand) in enumerate(zip(shapes, cands, strict=False)):
         probs = cand.class_scores
         if probs is None and cand.class_id is not None:
             probs = np.full(6, 0.3 / 5)
             probs[cand.class_id] = 0.7
         out.append(BodyEvidence(centroid=shape.centroid, height=float(heights[k]),
                                 vertebra_prob=float(np.clip(cand.score, 0.05, 0.995)),
-                                class_probs=probs, s1_prob=_s1_probability(aspects, k),
+                                class_probs=probs, s1_prob=_s1_probability(aspects, widths, k),
                                 span=int(spans[k])))
     return out
 
@@ -159,12 +161,12 @@ def _endplates_and_facing(shapes: list[Shape], levels: list[str], caudal: np.nda
     cents = np.array([s.centroid for s in shapes])
     tans = tangents(cents) if len(shapes) > 1 else np.array([caudal])
     side = np.array([-caudal[1], caudal[0]])
-    computed = [endplates(s, t, side) for s, t in zip(shapes, tans)]
+    computed = [endplates(s, t, side) for s, t in zip(shapes, tans, strict=False)]
     width = float(np.median([s.extent(side) for s in shapes]))
     facing, conf = infer_facing([c[0] for c in computed], cents, caudal, side, width)
     anterior_is_side = (facing == "left") == (side[0] < 0)
     plates: dict[str, dict[str, Endplate]] = {}
-    for level, (sup, inf, _) in zip(levels, computed):
+    for level, (sup, inf, _) in zip(levels, computed, strict=False):
         if not anterior_is_side:
             sup, inf = Endplate(sup.posterior, sup.anterior), Endplate(inf.posterior, inf.anterior)
         plates[level] = {"superior": sup} if level == "S1" else {"superior": sup, "inferior": inf}
@@ -172,12 +174,12 @@ def _endplates_and_facing(shapes: list[Shape], levels: list[str], caudal: np.nda
 
 
 def _transitional(levels: list[str], shapes: list[Shape], ev: list[BodyEvidence]) -> bool:
-    """Six lumbar-type bodies (an L6, or a T12 as large as L1) or an L5 fused to S1."""
+    """Six lumbar-type bodies (an L6, or a T12 nearly as large as L1) or an L5 fused to S1."""
     if "L6" in levels:
         return True
     if "T12" in levels and "L1" in levels and "S1" in levels:
         t12, l1 = shapes[levels.index("T12")], shapes[levels.index("L1")]
-        if t12.area >= 0.97 * l1.area:
+        if t12.area >= 0.85 * l1.area:
             return True
     if "L5" in levels and "S1" in levels:
         i, j = levels.index("L5"), levels.index("S1")

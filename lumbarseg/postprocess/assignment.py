@@ -122,7 +122,7 @@ def _run(bodies: list[BodyEvidence], unit: float, config: LabellerConfig):
     n = len(bodies)
     start, end = _priors(config)
     pv = np.array([np.clip(b.vertebra_prob, 1e-3, 1 - 1e-3) for b in bodies])
-    keep = np.stack([np.log(p) + _emissions(b, config) for p, b in zip(pv, bodies)])
+    keep = np.stack([np.log(p) + _emissions(b, config) for p, b in zip(pv, bodies, strict=False)])
     skip_prefix = np.concatenate([[0.0], np.cumsum(np.log(1 - pv))])
     trans = {}
     for j in range(n):

@@ -39,7 +39,8 @@ class Candidate:
         if self.class_scores is not None:
             scores = np.asarray(self.class_scores, dtype=np.float64).reshape(-1)
             if scores.shape != (NUM_LEVELS,):
-                raise ValueError(f"class_scores must have shape ({NUM_LEVELS},), got {scores.shape}")
+                raise ValueError(
+                    f"class_scores must have shape ({NUM_LEVELS},), got {scores.shape}")
             self.class_scores = scores
         if self.box is not None:
             self.box = np.asarray(self.box, dtype=np.float64).reshape(4)
@@ -68,7 +69,8 @@ def candidates_from_instances(instances: Any) -> list[Candidate]:
     scores, classes, class_scores = field("scores"), field("pred_classes"), field("class_scores")
     if masks is None:
         raise ValueError("Instances have no pred_masks; the labeller needs masks")
-    has_levels = class_scores is not None and class_scores.ndim == 2 and class_scores.shape[1] == NUM_LEVELS
+    has_levels = (class_scores is not None and class_scores.ndim == 2
+                  and class_scores.shape[1] == NUM_LEVELS)
     out = []
     for i in range(n):
         cls = int(classes[i]) if classes is not None else None

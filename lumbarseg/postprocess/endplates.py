@@ -66,7 +66,7 @@ def endplates(shape: Shape, down: np.ndarray, anterior: np.ndarray,
     width = hi - lo
     edges = np.linspace(lo + _CENTRAL[0] * width, lo + _CENTRAL[1] * width, _BINS + 1)
     sup_pts, inf_pts = [], []
-    for x0, x1 in zip(edges[:-1], edges[1:]):
+    for x0, x1 in zip(edges[:-1], edges[1:], strict=False):
         sel = (a >= x0) & (a < x1)
         if not sel.any():
             continue

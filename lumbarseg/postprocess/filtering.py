@@ -1,7 +1,7 @@
 """Remove what is not a vertebral body: implants, duplicates, fragments, off-column objects.
 
-Shape rules come first (metal, elongation) so that a screw overlapping a body can never make
-the body look like its duplicate.
+Metal is tested first; then duplicates, where a part inside a body always loses to the body
+(so a screw cannot remove the body it crosses), then shape and size.
 """
 
 from __future__ import annotations
@@ -24,13 +24,11 @@ def filter_candidates(
     """Indices kept (as plausible vertebral bodies) and {index: reason} for the rest."""
     rejected: dict[int, str] = {}
     alive = []
-    for i, (cand, shape) in enumerate(zip(candidates, shapes)):
+    for i, (cand, shape) in enumerate(zip(candidates, shapes, strict=False)):
         if shape is None:
             rejected[i] = "empty"
         elif cand.score < config.min_score:
             rejected[i] = "low_score"
-        elif shape.elongation > config.max_elongation:
-            rejected[i] = "implant_elongated"
         else:
             alive.append(i)
     if image is not None and alive:
@@ -39,11 +37,14 @@ def filter_candidates(
         alive = [i for i in alive if i not in rejected]
     for i, j in _duplicates(candidates, shapes, alive, config):
         rejected[i] = f"duplicate_of_{j}"
+    for i in alive:
+        if i not in rejected and shapes[i].elongation > config.max_elongation:
+            rejected[i] = "implant_elongated"
     alive = [i for i in alive if i not in rejected]
     if len(alive) >= 3:
         areas = np.array([shapes[i].area for i in alive])
         median = float(np.median(areas))
-        for i, area in zip(alive, areas):
+        for i, area in zip(alive, areas, strict=False):
             touches = image_shape is not None and _touches_border(shapes[i], image_shape)
             low = config.min_area_ratio * (0.4 if touches else 1.0)
             if area < low * median:
@@ -87,28 +88,28 @@ def _metal(candidates, shapes, alive, image, config) -> list[int]:
 
 
 def _duplicates(candidates, shapes, alive, config) -> list[tuple[int, int]]:
-    """(dropped, kept) pairs: the lower-scoring of two detections of the same body."""
+    """(dropped, kept) pairs: two detections of the same body (IoU: the lower score goes) or a
+    part detected inside a body (containment: the smaller goes, whatever its score)."""
     if len(alive) < 2:
         return []
-    polys = [shapely.make_valid(shapely.Polygon(shapes[i].outline)) for i in alive]
-    order = sorted(range(len(alive)), key=lambda k: -candidates[alive[k]].score)
-    kept: list[int] = []
-    out = []
-    for k in order:
-        dup = None
-        for m in kept:
-            a, b = polys[k], polys[m]
+    polys = {i: shapely.make_valid(shapely.Polygon(shapes[i].outline)) for i in alive}
+    pairs = []
+    for x, i in enumerate(alive):
+        for j in alive[x + 1:]:
+            a, b = polys[i], polys[j]
             if not a.intersects(b):
                 continue
             inter = a.intersection(b).area
             union = a.area + b.area - inter
-            smaller = min(a.area, b.area)
-            if union > 0 and (inter / union > config.duplicate_iou
-                              or inter / max(smaller, 1e-9) > config.duplicate_containment):
-                dup = m
-                break
-        if dup is None:
-            kept.append(k)
-        else:
-            out.append((alive[k], alive[dup]))
+            if union > 0 and inter / union > config.duplicate_iou:
+                lose, win = (i, j) if candidates[i].score < candidates[j].score else (j, i)
+                pairs.append((inter / union + 1.0, lose, win))
+            elif inter / max(min(a.area, b.area), 1e-9) > config.duplicate_containment:
+                lose, win = (i, j) if a.area < b.area else (j, i)
+                pairs.append((inter / max(min(a.area, b.area), 1e-9), lose, win))
+    out, dropped = [], set()
+    for _, lose, win in sorted(pairs, reverse=True):
+        if lose not in dropped and win not in dropped:
+            dropped.add(lose)
+            out.append((lose, win))
     return out

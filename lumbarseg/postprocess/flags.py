@@ -21,7 +21,7 @@ def build_flags(levels: list[str], spans: list[list[str]], confidences: list[flo
         gaps = [lv for lv in LEVELS[first:last + 1] if lv not in found]
     top_missing = "L1" not in found and "T12" not in found
     bottom_missing = "S1" not in found
-    low = [lv for lv, c in zip(levels, confidences) if c < low_confidence]
+    low = [lv for lv, c in zip(levels, confidences, strict=False) if c < low_confidence]
     implants = sorted({r for r in rejected_reasons if r.startswith("implant")})
     return {
         "missing_levels": missing,

@@ -63,7 +63,7 @@ def measure(plates: dict[str, dict[str, Endplate]], facing: str, spacing_mm=None
                            if "L1" in ang and "S1" in ang else None)
     out["sacral_slope_deg"] = round(-ang["S1"]["superior"], 2) if "S1" in ang else None
     segmental, disc = {}, {}
-    for upper, lower in zip(present[:-1], present[1:]):
+    for upper, lower in zip(present[:-1], present[1:], strict=False):
         if ORDER.index(lower) - ORDER.index(upper) != 1 and not (upper == "L5" and lower == "S1"):
             continue  # not neighbours: a missing body in between
         name = f"{upper}-{lower}"
@@ -72,7 +72,8 @@ def measure(plates: dict[str, dict[str, Endplate]], facing: str, spacing_mm=None
             disc[name] = round(ang[upper]["inferior"] - ang[lower]["superior"], 2)
     out["segmental_angles_deg"] = segmental
     out["disc_angles_deg"] = disc
-    out["endplate_angles_deg"] = {lv: {k: round(v, 2) for k, v in a.items()} for lv, a in ang.items()}
+    out["endplate_angles_deg"] = {lv: {k: round(v, 2) for k, v in a.items()}
+                                  for lv, a in ang.items()}
     heights = {}
     for lv in present:
         if "inferior" not in plates[lv]:
@@ -96,7 +97,7 @@ def _listhesis(plates, present, scale, min_percent) -> dict:
     posterior-superior corner, along the lower superior endplate; positive = anterior.
     """
     out = {}
-    for upper, lower in zip(present[:-1], present[1:]):
+    for upper, lower in zip(present[:-1], present[1:], strict=False):
         gap = ORDER.index(lower) - ORDER.index(upper)
         if gap != 1 and not (upper == "L5" and lower == "S1"):
             continue

@@ -92,7 +92,7 @@ def transform(case: Case, angle_deg: float = 0.0, mirror: bool = False) -> Case:
         pts = [p + shift for p in pts]
         allp = np.concatenate(pts)
         case.size = (int(allp[:, 1].max() + 200), int(allp[:, 0].max() + 200))
-    for b, p in zip(case.bodies, pts):
+    for b, p in zip(case.bodies, pts, strict=False):
         b.corners = p
     return case
 
@@ -136,8 +136,8 @@ def add_implants(case: Case, rng: np.random.Generator) -> Case:
     disc_h = float(np.linalg.norm((up.corners[2] + up.corners[3]) / 2
                                   - (low.corners[0] + low.corners[1]) / 2))
     half_w, half_h = 0.3 * wid, max(0.4 * disc_h, 0.12 * hgt)
-    cage = np.array([disc_mid - ant * half_w - down * half_h, disc_mid + ant * half_w - down * half_h,
-                     disc_mid + ant * half_w + down * half_h, disc_mid - ant * half_w + down * half_h])
+    a, d = ant * half_w, down * half_h
+    cage = np.array([disc_mid - a - d, disc_mid + a - d, disc_mid + a + d, disc_mid - a + d])
     case.bodies.append(Body("cage", cage, 0.8, None, False))
     return case
 
@@ -185,15 +185,20 @@ def six_lumbar(case: Case, where: str = "top") -> Case:
 
 
 def listhesis(case: Case, level: str = "L4", percent: float = 30.0) -> Case:
-    """Slip ``level`` (and everything above) anteriorly and caudally until it overlaps below."""
+    """Slip ``level`` (and all above) to ``percent`` of the lower endplate and close the disc
+    until the bodies overlap a little in projection."""
     upper = _body(case, level)
     lower = case.bodies[case.bodies.index(upper) + 1]
-    down, ant, hgt, wid = _axes(lower)
-    lower_sup = lower.corners[0] - lower.corners[1]
-    shift = ant * percent / 100 * float(np.linalg.norm(lower_sup))
+    base = lower.corners[0] - lower.corners[1]
+    along = base / np.linalg.norm(base)
+    normal = np.array([-along[1], along[0]])
+    if np.dot(normal, _axes(lower)[0]) < 0:
+        normal = -normal
+    now = listhesis_truth(case, level)
     gap = float(np.dot((lower.corners[0] + lower.corners[1]) / 2
-                       - (upper.corners[2] + upper.corners[3]) / 2, down))
-    shift = shift + down * (gap + 0.08 * hgt)  # close the disc and overlap a little
+                       - (upper.corners[2] + upper.corners[3]) / 2, normal))
+    shift = along * (percent - now) / 100 * np.linalg.norm(base)
+    shift = shift + normal * (gap + 0.08 * _axes(upper)[2])
     for b in case.bodies[: case.bodies.index(upper) + 1]:
         b.corners = b.corners + shift
     case.listhesis = {level: percent}
@@ -219,7 +224,8 @@ def masks_of(case: Case) -> list[np.ndarray]:
 def candidates(case: Case, use_masks: bool = False) -> list[Candidate]:
     masks = masks_of(case) if use_masks else [None] * len(case.bodies)
     return [Candidate(mask=m, polygon=None if use_masks else b.corners.copy(), score=b.score,
-                      class_scores=b.class_scores) for b, m in zip(case.bodies, masks)]
+                      class_scores=b.class_scores)
+            for b, m in zip(case.bodies, masks, strict=True)]
 
 
 def accuracy(case: Case, result) -> tuple[int, int, bool]:
@@ -229,3 +235,25 @@ def accuracy(case: Case, result) -> tuple[int, int, bool]:
     correct = sum(got.get(i) == lv for i, lv in truth.items())
     junk_kept = any(i in got for i, b in enumerate(case.bodies) if not b.is_vertebra)
     return correct, len(truth), correct == len(truth) and not junk_kept
+
+
+def lordosis_truth(case: Case) -> float:
+    """L1 superior to S1 superior endplate angle from the corners (positive = lordosis)."""
+    sign = 1 if case.facing == "left" else -1
+
+    def angle(ant, post):
+        d = ant - post
+        return np.degrees(np.arctan2(-d[1], -sign * d[0]))
+
+    l1 = next(b for b in case.bodies if b.level == "L1").corners
+    s1 = next(b for b in case.bodies if b.level == "S1").corners
+    return float(angle(l1[0], l1[1]) - angle(s1[0], s1[1]))
+
+
+def listhesis_truth(case: Case, level: str) -> float:
+    """Slip of ``level`` on the body below from the corners, % of the lower superior endplate."""
+    upper = _body(case, level)
+    lower = case.bodies[case.bodies.index(upper) + 1]
+    base = lower.corners[0] - lower.corners[1]  # posterior -> anterior
+    shift = upper.corners[2] - lower.corners[1]  # inferior-posterior vs superior-posterior
+    return float(100.0 * np.dot(shift, base) / np.dot(base, base))

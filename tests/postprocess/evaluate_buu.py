@@ -18,20 +18,6 @@ import buu_cases as bc  # noqa: E402
 
 from lumbarseg.postprocess import label_vertebrae  # noqa: E402
 
-
-def _lordosis_truth(case: bc.Case) -> float:
-    """L1 superior to S1 superior from the annotated corners (facing-aware)."""
-    sign = 1 if case.facing == "left" else -1
-
-    def angle(a, p):
-        d = a - p
-        return np.degrees(np.arctan2(-d[1], -sign * d[0]))
-
-    l1 = next(b for b in case.bodies if b.level == "L1").corners
-    s1 = next(b for b in case.bodies if b.level == "S1").corners
-    return float(angle(l1[0], l1[1]) - angle(s1[0], s1[1]))
-
-
 SCENARIOS = {
     "clean": lambda c, r: c,
     "shuffled": lambda c, r: bc.shuffled(c, r),
@@ -98,7 +84,7 @@ def main() -> None:
             res = label_vertebrae(bc.candidates(case), image_shape=case.size)
             measured = res.measurements.get("lordosis_deg")
             if measured is not None:
-                errors.append(measured - _lordosis_truth(case))
+                errors.append(measured - bc.lordosis_truth(case))
     errors = np.abs(errors)
     print(f"\nlordosis L1-S1 vs annotated endplate lines ({len(errors)} films incl. mirrored): "
           f"mean abs error {errors.mean():.2f} deg, max {errors.max():.2f} deg")
