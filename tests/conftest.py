@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -43,25 +45,45 @@ def draw_tiny_spine(rng: np.random.Generator, height: int = 160, width: int = 12
     return image, annotations
 
 
-@pytest.fixture(scope="session")
-def tiny_dataset(tmp_path_factory) -> str:
-    """Register a 4-image dataset of PNGs and return its DatasetCatalog name."""
-    from detectron2.data import DatasetCatalog, MetadataCatalog
+def write_tiny_coco(root: Path, n_images: int, seed: int) -> Path:
+    """Write ``n_images`` tiny spines as PNGs plus a COCO JSON (categories L1..S1)."""
+    from lumbarseg.levels import COCO_CATEGORIES
 
-    root = tmp_path_factory.mktemp("tiny_spine")
-    rng = np.random.default_rng(0)
-    dicts = []
-    for i in range(4):
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    images, annotations = [], []
+    for i in range(n_images):
         image, anns = draw_tiny_spine(rng)
-        path = root / f"img{i}.png"
-        cv2.imwrite(str(path), image)
-        dicts.append(
-            {"file_name": str(path), "image_id": i, "height": image.shape[0],
-             "width": image.shape[1], "annotations": anns}
-        )
+        cv2.imwrite(str(root / f"img{i}.png"), image)
+        images.append({"id": i + 1, "file_name": f"img{i}.png",
+                       "height": image.shape[0], "width": image.shape[1]})
+        for ann in anns:
+            x, y, w, h = ann["bbox"]
+            annotations.append({
+                "id": len(annotations) + 1, "image_id": i + 1,
+                "category_id": ann["category_id"] + 1, "segmentation": ann["segmentation"],
+                "bbox": ann["bbox"], "area": w * h, "iscrowd": 0,
+            })
+    path = root / "annotations.json"
+    path.write_text(json.dumps(
+        {"images": images, "annotations": annotations, "categories": COCO_CATEGORIES}
+    ))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_coco(tmp_path_factory) -> Path:
+    """A 4-image COCO dataset of PNG spines (same images as ``tiny_dataset``)."""
+    return write_tiny_coco(tmp_path_factory.mktemp("tiny_spine"), 4, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tiny_coco) -> str:
+    """``tiny_coco`` registered with Detectron2; returns its DatasetCatalog name."""
+    from lumbarseg.data.register import register_lumbarseg_dataset
+
     name = f"tiny_spine_{next(_counter)}"
-    DatasetCatalog.register(name, lambda: dicts)
-    MetadataCatalog.get(name).set(thing_classes=list(LEVELS))
+    register_lumbarseg_dataset(name, tiny_coco)
     return name
 
 
