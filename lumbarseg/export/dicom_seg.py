@@ -348,7 +348,7 @@ def export_run(
             continue
         source = root / record["relative_path"]
         key = str(record.get("image_key") or sidecar.stem)
-        if record.get("rejected"):
+        if record.get("rejected") is True:  # (a list there names rejected candidates)
             result.skipped.append({"path": str(source), "reason": "image rejected at inference"})
             continue
         if not record.get("vertebrae"):

@@ -81,7 +81,6 @@ class Row:
     flags: list[str]
     measurements: dict
     min_confidence: float | None
-    rejected: bool
     thumb: str | None = None
     full: str | None = None
     problems: list[str] = field(default_factory=list)
@@ -161,10 +160,14 @@ def table_columns(rows: list[Row]) -> list[Column]:
 
 
 def _badges(flags: Iterable[str]) -> str:
+    """One badge per flag; the missing_<level> flags share one badge ("missing L1 L2")."""
     flags = list(flags)
     if not flags:
         return '<span class="badge ok">no flags</span>'
-    return "".join(f'<span class="badge">{esc(flag)}</span>' for flag in flags)
+    missing = [f.removeprefix("missing_") for f in flags if f.startswith("missing_")]
+    shown = [f for f in flags if not f.startswith("missing_")]
+    shown += ["missing " + " ".join(missing)] if missing else []
+    return "".join(f'<span class="badge">{esc(flag)}</span>' for flag in shown)
 
 
 def _row_from_record(record: dict, sidecar: Path) -> Row:
@@ -179,7 +182,6 @@ def _row_from_record(record: dict, sidecar: Path) -> Row:
         flags=record_flags(record),
         measurements=measurements if isinstance(measurements, dict) else {},
         min_confidence=min(confidences) if confidences else None,
-        rejected=bool(record.get("rejected")),
     )
 
 
@@ -344,7 +346,7 @@ def render(
     stats = (
         _stat(len(rows), "images")
         + _stat(flagged, "with flags")
-        + _stat(sum(1 for r in rows if r.rejected), "rejected")
+        + _stat(sum(1 for r in rows if not r.levels), "no vertebrae")
         + _stat(len(failures), "failed")
         + _stat(len(skipped), "skipped")
     )

@@ -76,7 +76,7 @@ def make_record(key: str, rel: str, masks: dict[str, np.ndarray]) -> dict:
              "segmentation": encode_mask(mask)}
             for level, mask in masks.items()
         ],
-        "rejected": False,
+        "rejected": [{"reason": "empty", "score": 0.2, "bbox": [1, 2, 3, 4]}],  # candidates
         "flags": ["missing_L1"],
         "measurements": {},
     }

@@ -145,6 +145,7 @@ def test_report_html_is_escaped_and_self_contained(run_dir):
     dark = cv2.imread(str(index.parent / "overlays" / "k_e.png"), cv2.IMREAD_GRAYSCALE)
     assert bright[-5:, :5].mean() > 150 > 60 > dark[-5:, :5].mean()
     assert "broken.json" in text and "truncated pixel data" in text
+    assert "missing L1 L2" in text  # the flags dict of k_b, named by the postprocessor
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (make browser)")
