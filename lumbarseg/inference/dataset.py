@@ -44,10 +44,12 @@ def error_reason(exc: BaseException) -> str:
 class InferenceDataset(torch.utils.data.Dataset):
     """Map-style dataset over discovered items (order preserved by the DataLoader)."""
 
-    def __init__(self, items: list[InputItem], cfg: CfgNode, keep_phi: bool = False):
+    def __init__(self, items: list[InputItem], cfg: CfgNode, keep_phi: bool = False,
+                 blocks: list[int] | None = None):
         from lumbarseg.data.mapper import build_radiograph_augmentation
 
         self.items = items
+        self.blocks = blocks if blocks is not None else list(range(len(items)))
         self.augmentations = T.AugmentationList(build_radiograph_augmentation(cfg, False))
         self.keep_phi = keep_phi
 
@@ -76,6 +78,7 @@ class InferenceDataset(torch.utils.data.Dataset):
         spacing = radiograph.pixel_spacing_mm
         sample = {
             "index": index,
+            "block": self.blocks[index],
             "error": None,
             "image": image,
             "gray": gray,

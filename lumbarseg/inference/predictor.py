@@ -95,32 +95,26 @@ def _to_cpu(instances: Instances) -> Instances:
 
 
 def shape_batches(
-    samples: Iterable[dict[str, Any]], batch_size: int, key, max_pending: int | None = None
+    samples: Iterable[dict[str, Any]], key
 ) -> Iterator[list[dict[str, Any]]]:
-    """Group a stream into batches of equal ``key(sample)``; error records pass through alone.
+    """Batches = the samples of one ``block`` (consecutive run of the input list) that share
+    ``key(sample)`` (the padded size); error records pass through alone.
 
-    At most ``max_pending`` samples wait for batch-mates (memory stays bounded): when the
-    limit is hit, the fullest bucket goes out even if not full.
+    Blocks are fixed by position in the shard's input list, not by what is left to do, so a
+    resumed run forms exactly the batches of an uninterrupted one (batched kernels round
+    differently for different batch sizes). At most one block waits in memory.
     """
-    max_pending = max_pending or 4 * batch_size
     buckets: dict[Any, list[dict[str, Any]]] = {}
-    pending = 0
+    block = None
     for sample in samples:
         if sample.get("error") is not None:
             yield [sample]
             continue
-        bucket = buckets.setdefault(key(sample), [])
-        bucket.append(sample)
-        pending += 1
-        if len(bucket) >= batch_size:
-            pending -= len(bucket)
-            yield buckets.pop(key(sample))
-        elif pending >= max_pending:
-            fullest = max(buckets, key=lambda k: len(buckets[k]))
-            pending -= len(buckets[fullest])
-            yield buckets.pop(fullest)
-    for bucket in buckets.values():
-        yield bucket
+        if sample["block"] != block:
+            yield from buckets.values()
+            buckets, block = {}, sample["block"]
+        buckets.setdefault(key(sample), []).append(sample)
+    yield from buckets.values()
 
 
 def fuse_instances(results: list[Instances], iou_threshold: float = 0.5) -> Instances:

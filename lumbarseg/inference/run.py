@@ -139,21 +139,40 @@ def _worker(options: InferenceOptions) -> int:
     mine = shard(items, index, count)
     out = OutputFolder(options.out)
     out.root.mkdir(parents=True, exist_ok=True)
-    done_before = 0
-    todo = mine
+    # Batches are drawn from fixed blocks of the shard's list; a block with anything left to
+    # do is redone whole, so its batches (and their rounding) match an uninterrupted run.
+    block_size = max(1, options.batch_size)
+    blocks = [pos // block_size for pos in range(len(mine))]
     if options.resume:
-        todo = [it for it in mine if not out.is_complete(it, model_id, options.overlays)]
-        done_before = len(mine) - len(todo)
-    limited = options.max_images is not None and len(todo) > options.max_images
+        # Files that failed or were skipped last time are retried alone: their block-mates'
+        # batches did not include them, so those need no redoing.
+        known_bad = out.known_bad(index, count)
+        incomplete = [
+            pos for pos, it in enumerate(mine)
+            if not out.is_complete(it, model_id, options.overlays)
+        ]
+        open_blocks = {
+            blocks[pos] for pos in incomplete if mine[pos].relative_path not in known_bad
+        }
+        chosen = [
+            pos for pos in range(len(mine))
+            if blocks[pos] in open_blocks or mine[pos].relative_path in known_bad
+        ]
+    else:
+        chosen = list(range(len(mine)))
+    done_before = len(mine) - len(chosen)
+    limited = options.max_images is not None and len(chosen) > options.max_images
     if limited:
-        todo = todo[: options.max_images]
+        chosen = chosen[: options.max_images]
+    todo = [mine[pos] for pos in chosen]
 
     models = [load_model(cfg, w) for cfg, w in zip(cfgs, weights, strict=True)]
     predictor = BatchPredictor(models, cfgs[0], device, amp=options.amp)
     workers = options.num_workers
     if workers is None:
         workers = default_workers(options.num_gpus)
-    dataset = InferenceDataset(todo, cfgs[0], keep_phi=options.keep_phi)
+    dataset = InferenceDataset(todo, cfgs[0], keep_phi=options.keep_phi,
+                               blocks=[blocks[pos] for pos in chosen])
     loader = build_loader(dataset, workers, pin_memory=device.startswith("cuda"))
     if rank == 0:
         logger.info("%d images found, %d in this shard, %d done earlier, %d to do",
@@ -234,8 +253,7 @@ class _Job:
         limit = 4 * max(1, self.options.batch_size)
         with ThreadPoolExecutor(max(1, self.options.writer_threads)) as pool:
             try:
-                batches = shape_batches(loader, self.options.batch_size,
-                                        key=predictor.padded_shape)
+                batches = shape_batches(loader, key=predictor.padded_shape)
                 for batch in batches:
                     if batch[0].get("error") is not None:
                         self._bad(batch[0], progress)

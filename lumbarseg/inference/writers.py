@@ -80,6 +80,15 @@ class OutputFolder:
     def write_shard_status(self, index: int, count: int, status: dict) -> None:
         write_json_atomic(self.shard_status_path(index, count), status, indent=1)
 
+    def known_bad(self, index: int, count: int) -> set[str]:
+        """Paths that failed or were skipped in this shard's previous run."""
+        try:
+            with open(self.shard_status_path(index, count), encoding="utf-8") as handle:
+                status = json.load(handle)
+        except (OSError, ValueError):
+            return set()
+        return {path for path, _ in status.get("failures", []) + status.get("skipped", [])}
+
     def shard_statuses(self, count: int) -> list[dict] | None:
         """All shards' statuses, or None while any shard has not finished."""
         out = []

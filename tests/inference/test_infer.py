@@ -1,0 +1,183 @@
+"""`lumbarseg infer` end to end on a messy folder of real DICOM files, on CPU."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from lumbarseg.cli import main
+from lumbarseg.inference.discovery import discover, image_key, parse_shard, shard
+from lumbarseg.levels import COCO_CATEGORIES
+
+from .conftest import CPU_CONFIG, OPTS, PHI, gt_coco, make_input_folder
+
+FINAL_FILES = ("predictions.json", "images.json", "summary.csv")
+
+
+def infer(weights: str, inputs, out: Path, *extra: str) -> int:
+    inputs = [str(p) for p in (inputs if isinstance(inputs, list) else [inputs])]
+    argv = ["infer", "--config", str(CPU_CONFIG), "--weights", weights, "--input", *inputs,
+            "--out", str(out), "--quiet", "--device", "cpu", *extra, *OPTS]
+    return main(argv)
+
+
+def output_bytes(out: Path) -> dict[str, bytes]:
+    files = {name: (out / name).read_bytes() for name in FINAL_FILES}
+    for path in sorted((out / "per_image").glob("*.json")):
+        files[f"per_image/{path.name}"] = path.read_bytes()
+    return files
+
+
+def test_discovery_ids_keys_and_shards(input_folder):
+    items, skipped = discover([input_folder["root"]])
+    assert [it.relative_path for it in items] == sorted(
+        input_folder["good"] + input_folder["bad"] + ["study2/report_sr.dcm"])
+    assert [it.image_id for it in items] == list(range(1, len(items) + 1))
+    assert [s.path for s in skipped] == ["study2/notes.txt"]
+    assert all(it.image_key == image_key(it.relative_path) for it in items)
+    # Keys depend on the relative path only: the same tree elsewhere gets the same keys.
+    moved = input_folder["root"].parent / "moved"
+    shutil.copytree(input_folder["root"], moved)
+    assert [it.image_key for it in discover([moved])[0]] == [it.image_key for it in items]
+    parts = [shard(items, i, 3) for i in range(3)]
+    ids = [it.image_id for part in parts for it in part]
+    assert sorted(ids) == [it.image_id for it in items] and len(set(ids)) == len(ids)
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    assert parse_shard("2/3") == (2, 3)
+    with pytest.raises(Exception, match="shard"):
+        parse_shard("3/3")
+
+
+def test_infer_reports_failures_exports_coco_and_keeps_no_phi(input_folder, tiny_weights,
+                                                               tmp_path):
+    out = tmp_path / "out"
+    status = infer(tiny_weights, input_folder["root"], out, "--overlays", "--workers", "1",
+                   "--batch-size", "2")
+    assert status == 1  # two files failed
+    run = json.loads((out / "run.json").read_text())
+    assert [f["path"] for f in run["failures"]] == input_folder["bad"]
+    reasons = {f["path"]: f["reason"] for f in run["failures"]}
+    assert "truncated" in reasons["study2/truncated.dcm"]
+    assert [s["path"] for s in run["skipped"]] == input_folder["skipped"]
+    assert "not an image" in {s["path"]: s["reason"] for s in run["skipped"]}[
+        "study2/report_sr.dcm"]
+    assert run["counts"]["ok"] == len(input_folder["good"])
+
+    images = json.loads((out / "images.json").read_text())
+    assert sorted(im["file_name"] for im in images["images"]) == input_folder["good"]
+    assert images["categories"] == COCO_CATEGORIES
+    records = {p.stem: json.loads(p.read_text()) for p in (out / "per_image").glob("*.json")}
+    assert set(records) == {im["image_key"] for im in images["images"]}
+    for im in images["images"]:
+        record = records[im["image_key"]]
+        assert (record["image_id"], record["relative_path"]) == (im["id"], im["file_name"])
+        assert (record["height"], record["width"]) == (im["height"], im["width"])
+        overlay = cv2.imread(str(out / "overlays" / f"{im['image_key']}.png"))
+        assert overlay.shape == (im["height"], im["width"], 3)
+    dicom_record = next(r for r in records.values() if r["relative_path"].endswith("IM0001"))
+    assert dicom_record["pixel_spacing_mm"] == [0.5, 0.5]
+
+    rows = (out / "summary.csv").read_text().splitlines()
+    assert len(rows) == 1 + len(input_folder["good"]) + len(input_folder["bad"]) + 1  # + SR
+    assert sum(",failed," in r for r in rows) == 2 and sum(",skipped," in r for r in rows) == 1
+
+    # pycocotools reads the export and evaluates it against the drawn ground truth...
+    preds = json.loads((out / "predictions.json").read_text())
+    assert preds, "the low threshold should give detections"
+    gt_path = tmp_path / "gt.json"
+    gt_path.write_text(json.dumps(gt_coco(input_folder, out / "images.json")))
+    gt = COCO(str(gt_path))
+    evaluator = COCOeval(gt, gt.loadRes(str(out / "predictions.json")), "segm")
+    evaluator.evaluate()
+    evaluator.accumulate()
+    evaluator.summarize()
+    assert {p["image_id"] for p in preds} <= set(gt.getImgIds())
+    assert evaluator.eval["precision"].shape[2] == len(COCO_CATEGORIES)
+    assert len(evaluator.stats) == 12 and all(-1 <= v <= 1 for v in evaluator.stats)
+    # ...and against itself as ground truth every prediction must match perfectly: masks,
+    # boxes, image ids and categories of images.json and predictions.json agree.
+    self_gt = json.loads((out / "images.json").read_text())
+    self_gt["annotations"] = [
+        {"id": i + 1, "image_id": p["image_id"], "category_id": p["category_id"],
+         "segmentation": p["segmentation"], "bbox": p["bbox"], "iscrowd": 0,
+         "area": float(p["bbox"][2] * p["bbox"][3])} for i, p in enumerate(preds)]
+    (tmp_path / "self.json").write_text(json.dumps(self_gt))
+    coco = COCO(str(tmp_path / "self.json"))
+    self_eval = COCOeval(coco, coco.loadRes(str(out / "predictions.json")), "segm")
+    self_eval.params.iouThrs = np.array([0.99])
+    self_eval.evaluate()
+    self_eval.accumulate()
+    precision = self_eval.eval["precision"][0, :, :, 0, -1]
+    assert np.all(precision[precision > -1] == 1.0)
+
+    # No patient identifier in any output byte.
+    for path in out.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for value in PHI.values():
+                assert value.encode() not in data, f"{value} leaked into {path}"
+                assert value.split("^")[0].encode() not in data
+
+
+def test_resume_after_interruption_gives_identical_files(tiny_weights, tmp_path):
+    folder = make_input_folder(tmp_path / "in", seed=1)
+    full, resumed = tmp_path / "full", tmp_path / "resumed"
+    assert infer(tiny_weights, folder["root"], full, "--workers", "0", "--batch-size", "2") == 1
+    # "Interrupted" after 3 images, then resumed to the end.
+    infer(tiny_weights, folder["root"], resumed, "--workers", "0", "--batch-size", "2",
+          "--max-images", "3")
+    first = json.loads((resumed / "run.json").read_text())
+    assert first["complete"] is False and first["counts"]["processed_this_run"] == 3
+    assert infer(tiny_weights, folder["root"], resumed, "--workers", "0", "--batch-size", "2",
+                 "--resume") == 1
+    run = json.loads((resumed / "run.json").read_text())
+    assert run["complete"] is True and run["counts"]["done_before"] >= 1
+    assert run["counts"]["processed_this_run"] < len(folder["good"]) + 3
+    assert output_bytes(resumed) == output_bytes(full)
+    # A lost record is recomputed; nothing else is.
+    victim = next((resumed / "per_image").glob("*.json"))
+    victim.unlink()
+    infer(tiny_weights, folder["root"], resumed, "--workers", "0", "--batch-size", "2",
+          "--resume")
+    run = json.loads((resumed / "run.json").read_text())
+    # Its block (batch size 2) is redone, and the 3 files that failed or were skipped retried.
+    assert run["counts"]["processed_this_run"] <= 2 + 3
+    assert output_bytes(resumed) == output_bytes(full)
+
+
+def test_shards_are_disjoint_and_merge_to_the_single_run(tiny_weights, tmp_path):
+    folder = make_input_folder(tmp_path / "in", seed=2)
+    single, sharded = tmp_path / "single", tmp_path / "sharded"
+    infer(tiny_weights, folder["root"], single, "--workers", "0", "--batch-size", "1")
+    for index in range(2):
+        infer(tiny_weights, folder["root"], sharded, "--workers", "0", "--batch-size", "1",
+              "--shard", f"{index}/2")
+        if index == 0:  # the first shard alone does not merge
+            assert not (sharded / "predictions.json").exists()
+    statuses = [json.loads(p.read_text()) for p in sorted((sharded / "shards").glob("*.json"))]
+    assert [s["items_in_shard"] for s in statuses] == [5, 4]
+    assert output_bytes(sharded) == output_bytes(single)
+    run = json.loads((sharded / "run.json").read_text())
+    assert [f["path"] for f in run["failures"]] == folder["bad"]
+
+
+def test_keep_phi_adds_identifiers_only_when_asked(input_folder, tiny_weights, tmp_path):
+    out = tmp_path / "out"
+    infer(tiny_weights, input_folder["root"], out, "--workers", "0", "--keep-phi")
+    assert PHI["PatientID"] in (out / "summary.csv").read_text()
+    record = json.loads(next((out / "per_image").glob("*.json")).read_text())
+    assert "phi" in record or record["source"]["format"] == "raster"
+
+
+def test_bad_weights_is_a_one_line_error(input_folder, tmp_path, capsys):
+    status = infer(str(tmp_path / "missing.pth"), input_folder["root"], tmp_path / "out")
+    assert status == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.pth" in err[0]
