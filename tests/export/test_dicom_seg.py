@@ -132,6 +132,21 @@ def test_export_reads_back_with_same_masks_codes_and_references(tmp_path, spacin
     assert "FrameOfReferenceUID" not in seg  # CR: no frame of reference, source pixel grid
 
 
+def test_source_with_frame_of_reference_keeps_it(tmp_path):
+    root = tmp_path / "in"
+    source = write_cr(root / "a.dcm")
+    source.FrameOfReferenceUID = generate_uid()  # some DX writers set one without geometry
+    source.save_as(root / "a.dcm", enforce_file_format=True)
+    masks = make_masks()
+    run = make_run(tmp_path, [make_record("k", "a.dcm", masks)])
+
+    seg, labels = read_back(export_run(run, root).written[0])
+
+    assert seg.FrameOfReferenceUID == source.FrameOfReferenceUID
+    pixels = seg.get_pixels_by_source_instance([source.SOPInstanceUID], combine_segments=False)
+    np.testing.assert_array_equal(pixels[0, :, :, labels.index("L4")].astype(bool), masks["L4"])
+
+
 def test_default_export_has_no_patient_identifiers_keep_phi_has_them(tmp_path):
     root = tmp_path / "in"
     write_cr(root / "a.dcm")
