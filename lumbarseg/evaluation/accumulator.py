@@ -29,6 +29,7 @@ from lumbarseg.evaluation.label_maps import (
     per_class_dice,
     per_class_iou,
     prediction_label_map,
+    rle_region,
 )
 from lumbarseg.evaluation.recognition import (
     LevelOutcome,
@@ -89,6 +90,8 @@ def score_image(
         kept = predictions.subset(predictions.scores >= settings.score_threshold)
         pred_map = prediction_label_map(kept, gt.height, gt.width)
         detections = coco_detections(gt.image_id, predictions)
+        painted = [gt.rles[i] for i in np.flatnonzero(~gt.iscrowd)] + kept.rles
+        region = rle_region(painted)
     else:
         pred_map = np.asarray(label_map)
         if pred_map.shape != shape:
@@ -100,8 +103,9 @@ def score_image(
             raise LumbarsegError(f"image {gt.image_id}: label map values must lie in 0..6")
         kept = components_as_predictions(pred_map, settings.min_component_area)
         detections = None
+        region = None  # found by scanning the maps
     outcome = level_outcome(gt, kept, settings.iou_threshold, settings.centroid_mm)
-    confusion = confusion_matrix(ground_truth_label_map(gt), pred_map)
+    confusion = confusion_matrix(ground_truth_label_map(gt), pred_map, region=region)
     return ImageRecord(gt, detections, confusion, outcome)
 
 

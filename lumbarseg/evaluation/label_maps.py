@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pycocotools.mask as mask_util
 
 from lumbarseg.evaluation.rle import paint_runs
 from lumbarseg.levels import LEVELS
@@ -32,22 +33,48 @@ CLASS_NAMES: tuple[str, ...] = ("background", *LEVELS)
 
 
 def confusion_matrix(
-    gt: np.ndarray, pred: np.ndarray, num_classes: int = NUM_CLASSES
+    gt: np.ndarray,
+    pred: np.ndarray,
+    num_classes: int = NUM_CLASSES,
+    region: tuple[int, int, int, int] | None = None,
 ) -> np.ndarray:
-    """(C, C) int64 matrix n_ij: pixels of ground-truth class i predicted as class j."""
+    """(C, C) int64 matrix n_ij: pixels of ground-truth class i predicted as class j.
+
+    ``region`` (y0, y1, x0, x1), when given, promises that both maps are background outside
+    it; only the region is counted (the rest adds to n_00). Without it the region is found.
+    """
     if gt.shape != pred.shape:
         raise ValueError(f"label maps differ in shape: {gt.shape} vs {pred.shape}")
-    # Count only the box holding every foreground pixel; the rest is background on both.
-    foreground = (gt != 0) | (pred != 0)
-    cols = np.flatnonzero(foreground.any(axis=0))
+    if region is None:
+        region = foreground_region([gt, pred])
     conf = np.zeros((num_classes, num_classes), np.int64)
-    if cols.size:
-        rows = np.flatnonzero(foreground[:, cols[0] : cols[-1] + 1].any(axis=1))
-        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-        index = num_classes * gt[box].astype(np.int64).ravel() + pred[box].astype(np.int64).ravel()
-        conf += np.bincount(index, minlength=num_classes * num_classes).reshape(conf.shape)
+    if region is not None:
+        y0, y1, x0, x1 = region
+        index = num_classes * gt[y0:y1, x0:x1].astype(np.int64) + pred[y0:y1, x0:x1]
+        conf += np.bincount(index.ravel(), minlength=num_classes**2).reshape(conf.shape)
     conf[0, 0] += gt.size - conf.sum()
     return conf
+
+
+def foreground_region(maps: list[np.ndarray]) -> tuple[int, int, int, int] | None:
+    """Smallest (y0, y1, x0, x1) box holding every non-zero pixel of the maps; None if none."""
+    foreground = np.logical_or.reduce([m != 0 for m in maps])
+    cols = np.flatnonzero(foreground.any(axis=0))
+    if cols.size == 0:
+        return None
+    rows = np.flatnonzero(foreground[:, cols[0] : cols[-1] + 1].any(axis=1))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def rle_region(rles: list[dict]) -> tuple[int, int, int, int] | None:
+    """Box (y0, y1, x0, x1) holding every mask, from the RLEs alone; None if all are empty."""
+    boxes = [mask_util.toBbox(r) for r in rles if mask_util.area(r) > 0]
+    if not boxes:
+        return None
+    b = np.asarray(boxes)
+    x0, y0 = np.floor(b[:, :2].min(axis=0)).astype(int)
+    x1, y1 = np.ceil((b[:, :2] + b[:, 2:]).max(axis=0)).astype(int)
+    return int(y0), int(y1), int(x0), int(x1)
 
 
 def _nanmean(values: np.ndarray) -> float:

@@ -50,33 +50,38 @@ def encode_mask(mask: np.ndarray) -> dict:
     return _compress(counts, height, width)
 
 
-def rle_runs(rle: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end (exclusive) flat column-major indices of the mask's runs of ones.
+def _counts_from_string(data: bytes) -> np.ndarray:
+    """Decode COCO's compressed counts string (vectorised ``rleFrString``).
 
-    Parses COCO's compressed counts string (LEB128-like 5-bit groups; from the third count
-    on, each is stored as a difference to the count two before it).
+    Each count is a little-endian group of 5-bit digits (char - 48; bit 0x20 = more digits
+    follow, bit 0x10 of the last digit = negative); from the third count on, each is stored
+    as the difference to the count two before it.
     """
+    c = np.frombuffer(data, np.uint8).astype(np.int64) - 48
+    if c.size == 0:
+        return np.zeros(0, np.int64)
+    last = (c & 0x20) == 0
+    group = np.concatenate([[0], np.cumsum(last)[:-1]])
+    first = np.flatnonzero(np.concatenate([[True], last[:-1]]))
+    shift = 5 * (np.arange(c.size) - first[group])
+    values = np.zeros(int(last.sum()), np.int64)
+    np.add.at(values, group, (c & 0x1F) << shift)
+    negative = last & ((c & 0x10) != 0)
+    values[group[negative]] -= np.left_shift(1, shift[negative] + 5)
+    # undo the difference coding: two interleaved running sums from indices 1 and 2
+    values[1::2] = np.cumsum(values[1::2])
+    values[2::2] = np.cumsum(values[2::2])
+    return values
+
+
+def rle_runs(rle: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive) flat column-major indices of the mask's runs of ones."""
     counts = rle["counts"]
-    values: list[int] = []
     if isinstance(counts, list):
-        values = list(counts)
+        values = np.asarray(counts, np.int64)
     else:
-        data = counts.encode("ascii") if isinstance(counts, str) else counts
-        p, n = 0, len(data)
-        while p < n:
-            x, k, more = 0, 0, True
-            while more:
-                c = data[p] - 48
-                x |= (c & 0x1F) << (5 * k)
-                more = bool(c & 0x20)
-                p += 1
-                k += 1
-                if not more and c & 0x10:
-                    x |= -1 << (5 * k)
-            if len(values) > 2:
-                x += values[-2]
-            values.append(x)
-    bounds = np.cumsum(np.asarray(values, np.int64))
+        values = _counts_from_string(counts.encode("ascii") if isinstance(counts, str) else counts)
+    bounds = np.cumsum(values)
     return bounds[0::2][: len(values) // 2], bounds[1::2]
 
 
@@ -88,13 +93,25 @@ def paint_runs(flat: np.ndarray, rle: dict, value: int) -> None:
 
 
 def rle_centroid(rle: dict) -> tuple[float, float]:
-    """(row, col) centroid of the mask in pixels; NaNs for an empty mask."""
+    """(row, col) centroid of the mask in pixels; NaNs for an empty mask.
+
+    Runs inside one column are summed in closed form; the rare run that wraps into the next
+    column (a mask touching the top and bottom image edges) is expanded pixel by pixel.
+    """
     height = int(rle["size"][0])
     starts, ends = rle_runs(rle)
     lengths = ends - starts
     total = int(lengths.sum())
     if total == 0:
         return float("nan"), float("nan")
-    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-    index = offsets + np.arange(total)
-    return float((index % height).mean()), float((index // height).mean())
+    col0, col1 = starts // height, (ends - 1) // height
+    inside = col0 == col1
+    s, n, c = starts[inside], lengths[inside], col0[inside]
+    row0 = s - c * height
+    row_sum = int((n * (2 * row0 + n - 1)).sum()) // 2
+    col_sum = int((n * c).sum())
+    for start, end in zip(starts[~inside].tolist(), ends[~inside].tolist(), strict=True):
+        index = np.arange(start, end)
+        row_sum += int((index % height).sum())
+        col_sum += int((index // height).sum())
+    return row_sum / total, col_sum / total
