@@ -356,7 +356,8 @@ def render(
         body += ['<h2 id="evaluation">Evaluation</h2>', _evaluation(evaluation[1],
                                                                      evaluation[0].name)]
     body += [
-        f'<h2 id="images">Images <span class="note">({flagged} flagged, shown first)</span></h2>',
+        f'<h2 id="images">Images <span class="note">({flagged} flagged'
+        + (", shown first" if flagged else "") + ")</span></h2>",
         _gallery(rows) if rows else '<p class="note">No images.</p>',
         '<h2 id="table">Levels, flags and measurements</h2>',
         _results_table(rows),
