@@ -28,11 +28,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=EvaluationSettings.iou_threshold,
         help="mask IoU needed to detect/recognise a vertebra (default %(default)s)",
     )
+    parser.add_argument(
+        "--centroid-mm",
+        type=float,
+        default=EvaluationSettings.centroid_mm,
+        help="VerSe-style centroid rule distance where the GT gives pixel spacing; "
+        "0 turns it off (default %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     settings = EvaluationSettings(
-        score_threshold=args.score_threshold, iou_threshold=args.iou_threshold
+        score_threshold=args.score_threshold,
+        iou_threshold=args.iou_threshold,
+        centroid_mm=args.centroid_mm or None,
     )
     results = evaluate_coco_files(args.predictions, args.gt, settings)
     if args.out:

@@ -9,7 +9,7 @@ processes); full-resolution masks exist only while one image is being scored.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -45,7 +45,6 @@ class InstancePredictions:
     rles: list[dict]
     boxes: np.ndarray  # (N, 4) float64 XYWH
     scores: np.ndarray  # (N,) float64
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.rles)

@@ -146,3 +146,41 @@ def test_cli_bad_prediction_file_is_one_line(tmp_path, capsys):
     bad.write_text("{not json")
     assert main(["evaluate", "--predictions", str(bad), "--gt", str(gt_path)]) == 2
     assert "not valid JSON" in capsys.readouterr().err
+
+
+class _ReplayModel(torch.nn.Module):
+    """Stands in for a trained model: returns saved predictions for each input image."""
+
+    def __init__(self, coco, results):
+        super().__init__()
+        self.outputs = {img["id"]: _instances(coco, results, img) for img in coco["images"]}
+
+    def forward(self, batch):
+        return [{"instances": self.outputs[x["image_id"]]} for x in batch]
+
+
+def test_runs_under_detectron2_inference_and_hooks(dataset):
+    from detectron2.evaluation import inference_on_dataset, print_csv_format
+    from detectron2.evaluation.testing import flatten_results_dict
+
+    name, coco, gt_path = dataset
+    results = noisy_predictions(coco, seed=1)
+    loader = [[{"image_id": img["id"]}] for img in coco["images"]]
+    res = inference_on_dataset(_ReplayModel(coco, results), loader, LumbarSegEvaluator(name))
+    assert list(res) == ["segm", "bbox", "labelmap", "levels"]
+    flat = flatten_results_dict(res)
+    assert all(isinstance(v, float) for v in flat.values())  # what EvalHook requires
+    assert "levels/recognition" in flat and "labelmap/mean_iou" in flat
+    print_csv_format(res)
+
+
+def test_semantic_output_with_wrong_channels_is_refused(dataset):
+    from lumbarseg.errors import LumbarsegError
+
+    name, coco, _ = dataset
+    evaluator = LumbarSegEvaluator(name)
+    img = coco["images"][0]
+    with pytest.raises(LumbarsegError, match="sem_seg"):
+        evaluator.process(
+            [{"image_id": img["id"]}], [{"sem_seg": torch.zeros(6, img["height"], img["width"])}]
+        )
