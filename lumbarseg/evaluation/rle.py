@@ -1,7 +1,7 @@
 """COCO RLE helpers whose cost follows the mask, not the image.
 
 A vertebra covers a few percent of a 3000 x 2500 radiograph; pycocotools' encode/decode walk
-every pixel (and encode needs a Fortran-order copy), which made evaluation cost ~0.4 s per
+every pixel (and encode needs a Fortran-order copy), which made evaluation cost 0.4-0.8 s per
 image. Here masks are encoded from their bounding-box crop and painted/measured from the
 runs of the compressed string, so per-mask work is proportional to its columns and area.
 Results are byte-identical to pycocotools (tested).
