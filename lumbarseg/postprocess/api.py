@@ -51,7 +51,12 @@ def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None
         ordered = [alive[k] for k in order]
         evidence = _evidence([shapes[i] for i in ordered], [candidates[i] for i in ordered],
                              down, config)
-        result = assign_levels(evidence, down, config)
+        edges = (False, False)
+        if image_shape is not None:
+            margin = 0.8 * float(np.median([e.height for e in evidence]))
+            edges = (_near_border(shapes[ordered[0]], -down, image_shape, margin),
+                     _near_border(shapes[ordered[-1]], down, image_shape, margin))
+        result = assign_levels(evidence, down, config, *edges)
         orientation_conf = result.orientation_confidence
         for pos in result.skipped:
             rejected[ordered[pos]] = "not_in_column"
@@ -143,7 +148,7 @@ def _evidence(shapes: list[Shape], cands: list[Candidate], down: np.ndarray,
             probs = np.full(6, 0.3 / 5)
             probs[cand.class_id] = 0.7
         out.append(BodyEvidence(centroid=shape.centroid, height=float(heights[k]),
-                                vertebra_prob=float(np.clip(cand.score, 0.05, 0.995)),
+                                vertebra_prob=0.5 + 0.5 * float(np.clip(cand.score, 0.0, 0.99)),
                                 class_probs=probs, s1_prob=_s1_probability(aspects, widths, k),
                                 span=int(spans[k])))
     return out

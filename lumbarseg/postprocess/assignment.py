@@ -1,6 +1,6 @@
 """Levels as one decision for the whole column: forward-backward over the ordered bodies.
 
-States are (body, level) over T12, L1..L5, L6, S1. A path keeps some bodies (the rest are
+States are (body, level) over T11, T12, L1..L5, L6, S1. A path keeps some bodies (the rest are
 skipped as non-vertebrae) and gives them strictly increasing levels. Its score adds each kept
 body's evidence (detector class scores, S1 shape), how well centroid spacing fits the number
 of levels stepped (a gap of one missing body doubles the spacing), and priors on where a film
@@ -17,8 +17,8 @@ import numpy as np
 
 from lumbarseg.postprocess.config import LabellerConfig
 
-EXT_LEVELS: tuple[str, ...] = ("T12", "L1", "L2", "L3", "L4", "L5", "L6", "S1")
-T12, L5, L6, S1 = 0, 5, 6, 7
+EXT_LEVELS: tuple[str, ...] = ("T11", "T12", "L1", "L2", "L3", "L4", "L5", "L6", "S1")
+T11, T12, L5, L6, S1 = 0, 1, 6, 7, 8
 NEG = -1e9
 
 
@@ -55,21 +55,33 @@ def _emissions(body: BodyEvidence, config: LabellerConfig) -> np.ndarray:
     if body.class_probs is not None:
         p = np.clip(np.asarray(body.class_probs, float), 0, None)
         p = p / max(p.sum(), 1e-9) * 0.96 + 0.04 / 6
-        ext = np.array([0.4 * p[0] + 0.02, *p[:5], 0.4 * p[4] + 0.02, p[5]])
+        ext = np.array([0.2 * p[0] + 0.02, 0.4 * p[0] + 0.02, *p[:5], 0.4 * p[4] + 0.02, p[5]])
         ll += config.class_score_weight * np.clip(np.log(ext * 6), -6.0, 3.0)
     s1 = float(np.clip(body.s1_prob, 0.15, 0.85))
     ll += config.shape_weight * np.where(np.arange(len(EXT_LEVELS)) == S1,
                                          np.log(s1 / 0.5), np.log((1 - s1) / 0.5))
     if body.span == 2:
-        ll[L5:] = NEG  # a fused block's top is T12..L4 (the block ends at L5 at the latest)
+        ll[L5:] = NEG  # a fused block's top is T11..L4 (the block ends at L5 at the latest)
     return ll
 
 
-def _priors(config: LabellerConfig) -> tuple[np.ndarray, np.ndarray]:
+_AFTER_CUT_START = np.array([0.02, 0.1, 0.3, 0.3, 0.15, 0.08, 0.05, 1e-9, 0.02])
+_BEFORE_CUT_END = np.array([1e-3, 1e-3, 0.05, 0.05, 0.1, 0.25, 0.25, 0.01, 0.3])
+
+
+def _priors(config: LabellerConfig, cut_start: bool = False,
+            cut_end: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Log-priors of the first and last kept level; a film edge at an end of the column means
+    the column continues beyond it, so any level may come first (or last) there."""
+    if cut_start or cut_end:
+        start, end = _priors(config)
+        return (np.log(_AFTER_CUT_START) if cut_start else start,
+                np.log(_BEFORE_CUT_END) if cut_end else end)
     cut = config.cut_prior
-    start = np.log(np.array([config.t12_prior, 1 - config.t12_prior - cut, cut * 0.6, cut * 0.2,
-                             cut * 0.1, cut * 0.1, 1e-9, cut * 0.05]))
-    end = np.log(np.array([1e-3, cut * 0.1, cut * 0.1, cut * 0.15, cut * 0.35, cut,
+    t11 = config.t12_prior / 4
+    start = np.log(np.array([t11, config.t12_prior, 1 - config.t12_prior - t11 - cut, cut * 0.6,
+                             cut * 0.2, cut * 0.1, cut * 0.1, 1e-9, cut * 0.05]))
+    end = np.log(np.array([1e-3, 1e-3, cut * 0.1, cut * 0.1, cut * 0.15, cut * 0.35, cut,
                            config.transitional_prior * 0.1, 1 - cut]))
     return start, end
 
@@ -86,28 +98,33 @@ def _transition(a_end: int, b: int) -> int:
     return steps
 
 
+def _steps_table(span_j: int) -> np.ndarray:
+    """Levels stepped for every (a, b) pair from a body spanning ``span_j`` levels (0 = invalid)."""
+    n = len(EXT_LEVELS)
+    table = np.zeros((n, n), int)
+    for a in range(n):
+        if a + span_j - 1 < n:
+            for b in range(n):
+                table[a, b] = _transition(a + span_j - 1, b)
+    return table
+
+
+_STEPS = {1: _steps_table(1), 2: _steps_table(2)}
+_INTO_S1 = np.arange(len(EXT_LEVELS)) == S1
+_INTO_L6 = np.arange(len(EXT_LEVELS)) == L6
+
+
 def _transition_matrix(dist: float, unit: float, span_j: int, span_i: int,
                        config: LabellerConfig) -> np.ndarray:
-    n = len(EXT_LEVELS)
-    out = np.full((n, n), NEG)
-    for a in range(n):
-        a_end = a + span_j - 1
-        if a_end >= n:
-            continue
-        for b in range(n):
-            steps = _transition(a_end, b)
-            if steps <= 0:
-                continue
-            expected = unit * (steps + (span_j - 1) / 2 + (span_i - 1) / 2)
-            if b == S1:
-                expected -= unit * (1 - config.s1_step_ratio)
-            ratio = max(dist, 1e-6) / expected
-            value = -config.gap_penalty * (steps - 1) - np.log(ratio) ** 2 / (
-                2 * config.spacing_sigma ** 2)
-            if b == L6:
-                value += _log(config.transitional_prior)
-            out[a, b] = value
-    return out
+    steps = _STEPS[span_j]
+    valid = steps > 0
+    expected = unit * (np.maximum(steps, 1) + (span_j - 1) / 2 + (span_i - 1) / 2)
+    expected = expected - _INTO_S1[None, :] * unit * (1 - config.s1_step_ratio)
+    ratio = max(dist, 1e-6) / expected
+    spacing = np.log(ratio) ** 2 / (2 * config.spacing_sigma ** 2)
+    value = (-config.gap_penalty * (steps - 1) - spacing
+             + _INTO_L6[None, :] * _log(config.transitional_prior))
+    return np.where(valid, value, NEG)
 
 
 def _lse(x: np.ndarray, axis=None) -> np.ndarray:
@@ -117,10 +134,11 @@ def _lse(x: np.ndarray, axis=None) -> np.ndarray:
     return np.squeeze(out, axis=axis) if axis is not None else float(out.reshape(()))
 
 
-def _run(bodies: list[BodyEvidence], unit: float, config: LabellerConfig):
+def _run(bodies: list[BodyEvidence], unit: float, config: LabellerConfig,
+         cut_start: bool = False, cut_end: bool = False):
     """Forward-backward and Viterbi for bodies ordered cranial -> caudal."""
     n = len(bodies)
-    start, end = _priors(config)
+    start, end = _priors(config, cut_start, cut_end)
     pv = np.array([np.clip(b.vertebra_prob, 1e-3, 1 - 1e-3) for b in bodies])
     keep = np.stack([np.log(p) + _emissions(b, config) for p, b in zip(pv, bodies, strict=False)])
     skip_prefix = np.concatenate([[0.0], np.cumsum(np.log(1 - pv))])
@@ -186,9 +204,12 @@ def spacing_unit(bodies: list[BodyEvidence]) -> float:
     return float(np.median(good)) if good.size else guess
 
 
-def assign_levels(bodies: list[BodyEvidence], down: np.ndarray,
-                  config: LabellerConfig) -> Assignment:
-    """Assign levels to bodies ordered along ``down`` (unit vector toward the image bottom)."""
+def assign_levels(bodies: list[BodyEvidence], down: np.ndarray, config: LabellerConfig,
+                  edge_first: bool = False, edge_last: bool = False) -> Assignment:
+    """Assign levels to bodies ordered along ``down`` (unit vector toward the image bottom).
+
+    ``edge_first``/``edge_last``: the film ends at the first/last body (the column is cut).
+    """
     n = len(bodies)
     if n == 0:
         return Assignment([], [], [], False, 1.0, [])
@@ -197,8 +218,8 @@ def assign_levels(bodies: list[BodyEvidence], down: np.ndarray,
     cos = float(np.dot(axis, down) / max(np.linalg.norm(axis), 1e-9)) if n > 1 else 1.0
     prior_fwd = -np.logaddexp(0.0, -8.0 * cos)
     prior_rev = -np.logaddexp(0.0, 8.0 * cos)
-    z_f, path_f, marg_f = _run(bodies, unit, config)
-    z_r, path_r, marg_r = _run(bodies[::-1], unit, config)
+    z_f, path_f, marg_f = _run(bodies, unit, config, edge_first, edge_last)
+    z_r, path_r, marg_r = _run(bodies[::-1], unit, config, edge_last, edge_first)
     score_f, score_r = z_f + prior_fwd, z_r + prior_rev
     p_f = float(1.0 / (1.0 + np.exp(np.clip(score_r - score_f, -700, 700))))
     if p_f >= 0.5:

@@ -65,16 +65,17 @@ def endplates(shape: Shape, down: np.ndarray, anterior: np.ndarray,
     lo, hi = a.min(), a.max()
     width = hi - lo
     edges = np.linspace(lo + _CENTRAL[0] * width, lo + _CENTRAL[1] * width, _BINS + 1)
-    sup_pts, inf_pts = [], []
-    for x0, x1 in zip(edges[:-1], edges[1:], strict=False):
-        sel = (a >= x0) & (a < x1)
-        if not sel.any():
-            continue
-        idx = np.flatnonzero(sel)
-        sup_pts.append((a[idx[np.argmin(b[idx])]], b[idx].min()))
-        inf_pts.append((a[idx[np.argmax(b[idx])]], b[idx].max()))
+    bins = np.digitize(a, edges) - 1
+    inside = (bins >= 0) & (bins < _BINS)
+    ai, bi, ki = a[inside], b[inside], bins[inside]
+    order = np.lexsort((bi, ki))
+    ks = ki[order]
+    first = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+    last = np.r_[first[1:] - 1, len(ks) - 1]
+    sup_pts = np.column_stack([ai[order][first], bi[order][first]])
+    inf_pts = np.column_stack([ai[order][last], bi[order][last]])
     out = []
-    for prof, sign in ((np.array(sup_pts), -1), (np.array(inf_pts), 1)):
+    for prof, sign in ((sup_pts, -1), (inf_pts, 1)):
         slope, icpt = _robust_line(prof[:, 0], prof[:, 1])
         near = np.abs(b - (slope * a + icpt)) < 0.06 * height + 1.0
         # keep only the side of the outline this endplate bounds

@@ -39,7 +39,8 @@ def filter_candidates(
         rejected[i] = f"duplicate_of_{j}"
     for i in alive:
         if i not in rejected and shapes[i].elongation > config.max_elongation:
-            rejected[i] = "implant_elongated"
+            at_edge = image_shape is not None and _touches_border(shapes[i], image_shape)
+            rejected[i] = "cut_by_border" if at_edge else "implant_elongated"
     alive = [i for i in alive if i not in rejected]
     if len(alive) >= 3:
         areas = np.array([shapes[i].area for i in alive])
@@ -82,9 +83,10 @@ def _metal(candidates, shapes, alive, image, config) -> list[int]:
     if not medians:
         return []
     typical = float(np.median(list(medians.values())))
+    # Metal is saturated AND brighter than the typical candidate: in a film without metal the
+    # bodies themselves are the brightest pixels, and must not all be called metal.
     return [i for i, f in fractions.items()
-            if f >= config.metal_fraction and medians[i] > typical + 0.05 * (hi - lo)
-            or f >= 0.9]
+            if f >= config.metal_fraction and medians[i] > typical + 0.15 * (hi - lo)]
 
 
 def _duplicates(candidates, shapes, alive, config) -> list[tuple[int, int]]:

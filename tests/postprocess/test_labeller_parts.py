@@ -1,0 +1,121 @@
+"""The labeller's parts on small synthetic columns: metal, fused blocks, Instances, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import buu_cases as bc
+import numpy as np
+import pytest
+
+from lumbarseg.postprocess import Candidate, candidates_from_instances, label_vertebrae
+
+FILES = bc.buu_files()
+needs_buu = pytest.mark.skipif(not FILES, reason=f"BUU sample not found at {bc.BUU_DIR}")
+
+
+@needs_buu
+def test_body_shaped_metal_is_rejected_when_the_image_is_given():
+    case = bc.load_case(FILES[3])
+    h, w = case.size
+    image = np.full((h, w), 0.3, np.float32)
+    masks = bc.masks_of(case)
+    for m in masks:
+        image[m] = 0.6
+    # a body-sized metal block (not elongated) on the column, in the L3-L4 disc space
+    ys, xs = np.nonzero(masks[2])
+    metal = np.zeros_like(masks[2])
+    cy, cx, half = int(ys.max()), int(xs.mean()), int((xs.max() - xs.min()) * 0.35)
+    metal[cy - half:cy + half, cx - half:cx + half] = True
+    image[metal] = 1.0
+    cands = [Candidate(mask=m) for m in masks] + [Candidate(mask=metal, score=0.99)]
+    res = label_vertebrae(cands, image=image)
+    assert {r.index: r.reason for r in res.rejected} == {6: "implant_metal"}
+    assert res.flags["implants_present"]
+    assert [v.level for v in res.vertebrae] == ["L1", "L2", "L3", "L4", "L5", "S1"]
+
+
+@needs_buu
+def test_fused_block_is_flagged_and_counts_as_two_levels():
+    case = bc.load_case(FILES[0])
+    l4, l5 = case.bodies[3].corners, case.bodies[4].corners
+    block = np.array([l4[0], l4[1], l5[2], l5[3]])
+    cands = [Candidate(polygon=b.corners) for b in case.bodies[:3]]
+    cands += [Candidate(polygon=block), Candidate(polygon=case.bodies[5].corners)]
+    res = label_vertebrae(cands, image_shape=case.size)
+    assert [v.level for v in res.vertebrae] == ["L1", "L2", "L3", "L4", "S1"]
+    assert res.vertebrae[3].spans == ["L4", "L5"]
+    assert res.flags["fused_block"] and "L5" not in res.flags["missing_levels"]
+
+
+def test_no_candidates_gives_an_empty_flagged_result():
+    res = label_vertebrae([])
+    assert res.vertebrae == [] and res.flags["no_vertebrae"]
+    json.dumps(res.to_json())
+
+
+@needs_buu
+def test_candidates_from_detectron2_instances():
+    structures = pytest.importorskip("detectron2.structures")
+    torch = pytest.importorskip("torch")
+    case = bc.load_case(FILES[1])
+    masks = np.stack(bc.masks_of(case))
+    inst = structures.Instances(masks.shape[1:])
+    inst.pred_masks = torch.from_numpy(masks)
+    inst.scores = torch.ones(len(masks))
+    inst.pred_classes = torch.zeros(len(masks), dtype=torch.int64)  # one "vertebra" class
+    inst.pred_boxes = structures.Boxes(torch.zeros(len(masks), 4))
+    cands = candidates_from_instances(inst)
+    assert all(c.class_id is None and c.class_scores is None for c in cands)
+    res = label_vertebrae(cands)
+    assert [v.level for v in res.vertebrae] == ["L1", "L2", "L3", "L4", "L5", "S1"]
+    assert res.flags["anchor"] == "S1"
+
+
+@needs_buu
+def test_label_cli_writes_coco_results_and_sidecar(tmp_path):
+    from pycocotools import mask as mask_utils
+
+    from lumbarseg.cli import main
+
+    case = bc.shuffled(bc.add_implants(bc.load_case(FILES[2]), np.random.default_rng(1)),
+                       np.random.default_rng(2))
+    h, w = case.size
+    preds = []
+    for b, m in zip(case.bodies, bc.masks_of(case), strict=True):
+        rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+        preds.append({"image_id": 7, "category_id": 1, "score": b.score,
+                      "segmentation": {"size": rle["size"], "counts": rle["counts"].decode()}})
+    preds.append({"image_id": 7, "category_id": 1, "score": 0.9,
+                  "segmentation": [case.bodies[0].corners.ravel().tolist()]})  # polygon duplicate
+    images = {"images": [{"id": 7, "height": h, "width": w, "file_name": "x.dcm",
+                          "pixel_spacing_mm": [0.15, 0.15]}],
+              "categories": [{"id": 1, "name": "vertebra"}]}
+    (tmp_path / "p.json").write_text(json.dumps(preds))
+    (tmp_path / "i.json").write_text(json.dumps(images))
+    out = tmp_path / "labelled.json"
+    assert main(["label", "--predictions", str(tmp_path / "p.json"), "--images",
+                 str(tmp_path / "i.json"), "--out", str(out)]) == 0
+    labelled = json.loads(out.read_text())
+    got = {r["category_id"] for r in labelled}
+    assert got == {1, 2, 3, 4, 5, 6} and len(labelled) == 6
+    truth = {i: b.level for i, b in enumerate(case.bodies) if b.is_vertebra}
+    for r in labelled:
+        assert r["level"] == truth[preds.index(next(p for p in preds if p["segmentation"]
+                                                    == r["segmentation"]))]
+    side = json.loads((tmp_path / "labelled.sidecar.json").read_text())
+    record = side["images"]["7"]
+    assert record["flags"]["implants_present"]
+    assert record["measurements"]["body_heights"]["L2"]["anterior_mm"] > 0
+
+
+def test_label_cli_reports_a_bad_file_in_one_line(tmp_path, capsys):
+    from lumbarseg.cli import main
+
+    (tmp_path / "p.json").write_text("{not json")
+    (tmp_path / "i.json").write_text(json.dumps({"images": []}))
+    code = main(["label", "--predictions", str(tmp_path / "p.json"), "--images",
+                 str(tmp_path / "i.json"), "--out", str(tmp_path / "o.json")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "p.json" in err and "\n" not in err
+    assert not (tmp_path / "o.json").exists()
