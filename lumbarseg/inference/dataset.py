@@ -74,7 +74,7 @@ class InferenceDataset(torch.utils.data.Dataset):
             resized = resized[:, :, None]
         # One channel always: the predictor expands it on the device when the model wants
         # three, so workers ship a third of the bytes.
-        image = torch.from_numpy(np.ascontiguousarray(resized.transpose(2, 0, 1)))
+        image = torch.from_numpy(resized.transpose(2, 0, 1).copy())
         spacing = radiograph.pixel_spacing_mm
         sample = {
             "index": index,
