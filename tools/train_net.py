@@ -9,11 +9,14 @@
 
 from __future__ import annotations
 
+import sys
+
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.engine import default_argument_parser, launch
 from detectron2.utils import comm
 
 from lumbarseg.engine import Trainer, setup_cfg
+from lumbarseg.errors import LumbarsegError
 
 
 def main(args):
@@ -34,13 +37,22 @@ def main(args):
     return trainer.train()
 
 
-if __name__ == "__main__":
+def cli() -> int:
     args = default_argument_parser().parse_args()
-    launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    try:
+        launch(
+            main,
+            args.num_gpus,
+            num_machines=args.num_machines,
+            machine_rank=args.machine_rank,
+            dist_url=args.dist_url,
+            args=(args,),
+        )
+    except LumbarsegError as exc:
+        print(f"train_net: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

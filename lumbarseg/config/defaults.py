@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
 from detectron2.config import CfgNode as CN
 from detectron2.config import get_cfg as get_detectron2_cfg
+
+from lumbarseg.errors import InputFileError, LumbarsegError
 
 
 def add_lumbarseg_config(cfg: CN) -> None:
@@ -46,12 +49,24 @@ def get_cfg() -> CN:
 
 def load_config(config_file: str | Path, opts: list[str] | None = None) -> CN:
     """Read a config file (with its ``_BASE_`` chain) and apply ``KEY VALUE`` overrides."""
-    from lumbarseg.errors import InputFileError
-
     cfg = get_cfg()
     path = Path(config_file)
     if not path.is_file():
         raise InputFileError(path, "config file not found")
-    cfg.merge_from_file(str(path))
-    cfg.merge_from_list(list(opts or []))
+    try:
+        cfg.merge_from_file(str(path))
+        cfg.merge_from_list(list(opts or []))
+    except (KeyError, ValueError, AssertionError, yaml.YAMLError) as exc:
+        raise InputFileError(path, f"invalid config or override: {exc}") from None
     return cfg
+
+
+def check_device(cfg: CN) -> None:
+    """Refuse a CUDA config on a machine without CUDA instead of failing deep in torch."""
+    import torch
+
+    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
+        raise LumbarsegError(
+            f"MODEL.DEVICE is {cfg.MODEL.DEVICE!r} but no CUDA device is available; "
+            "add the override 'MODEL.DEVICE cpu' (or use a configs/cpu/ config)"
+        )

@@ -15,9 +15,11 @@ from detectron2.config import CfgNode, configurable
 from detectron2.data import DatasetMapper
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
-from pycocotools import mask as mask_utils
 
+from lumbarseg.evaluation.label_maps import ground_truth_label_map
+from lumbarseg.evaluation.structures import ground_truth_from_annotations
 from lumbarseg.io.radiograph import load_network_input
+from lumbarseg.levels import NUM_LEVELS
 
 
 class RandomIntensity(T.Augmentation):
@@ -62,20 +64,11 @@ def build_radiograph_augmentation(cfg: CfgNode, is_train: bool) -> list[T.Augmen
 
 
 def semantic_label_map(annotations: list[dict], height: int, width: int) -> np.ndarray:
-    """Label map (0 = background, k+1 = contiguous class k) painted in annotation order."""
-    label_map = np.zeros((height, width), dtype=np.uint8)
-    for ann in annotations:
-        segm = ann["segmentation"]
-        if isinstance(segm, list):
-            rles = mask_utils.frPyObjects(segm, height, width)
-            mask = mask_utils.decode(mask_utils.merge(rles))
-        else:
-            rle = segm if isinstance(segm["counts"], bytes | str) else mask_utils.frPyObjects(
-                segm, height, width
-            )
-            mask = mask_utils.decode(rle)
-        label_map[mask.astype(bool)] = ann["category_id"] + 1
-    return label_map
+    """Training target for the semantic baseline, painted by the same rule evaluation uses."""
+    gt = ground_truth_from_annotations(
+        0, height, width, annotations, {k: k for k in range(NUM_LEVELS)}
+    )
+    return ground_truth_label_map(gt)
 
 
 class RadiographDatasetMapper(DatasetMapper):

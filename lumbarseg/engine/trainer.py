@@ -20,6 +20,7 @@ from detectron2.engine import DefaultTrainer, default_setup, hooks
 
 import lumbarseg.modeling  # noqa: F401  (registers LevelScoresROIHeads)
 from lumbarseg.config import load_config
+from lumbarseg.config.defaults import check_device
 from lumbarseg.data.mapper import RadiographDatasetMapper, build_radiograph_augmentation
 from lumbarseg.engine.hooks import ValidationLoss
 
@@ -87,6 +88,7 @@ class Trainer(DefaultTrainer):
 def setup_cfg(args: argparse.Namespace) -> CfgNode:
     """Config from ``--config-file`` and overrides, datasets registered, logging set up."""
     cfg = load_config(args.config_file, args.opts)
+    check_device(cfg)
     cfg.freeze()
     register_config_datasets(cfg)
     default_setup(cfg, args)

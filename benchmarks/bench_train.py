@@ -1,0 +1,84 @@
+"""Training iteration time and data-loading share: lumbarseg's Trainer vs stock DefaultTrainer.
+
+Same config, same phantom data, same process, alternating A/B rounds so machine load hits
+both alike. The project's trainer adds radiograph augmentation and reads through
+``load_network_input``; it must not be slower than Detectron2's own.
+
+Usage: python benchmarks/bench_train.py [--config configs/cpu/mask_rcnn_R_18_FPN.yaml]
+       [--n 48] [--iters 15] [--rounds 2] [--data DIR_OF_CONVERTED_COCO]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+from detectron2.data import DatasetCatalog
+from detectron2.engine import DefaultTrainer
+
+from lumbarseg.config import load_config
+from lumbarseg.data.convert.pipeline import convert_dataset
+from lumbarseg.data.register import register_lumbarseg_dataset
+from lumbarseg.engine import Trainer
+from lumbarseg.phantom import PhantomConfig, generate_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def phantom_coco(workdir: Path, n: int) -> Path:
+    annotations = generate_dataset(workdir / "phantom", n, seed=7, config=PhantomConfig(size=384))
+    convert_dataset("coco", [annotations], workdir / "coco")
+    return workdir / "coco" / "annotations.json"
+
+
+def time_trainer(trainer_cls, cfg, iters: int) -> tuple[float, float]:
+    """Median seconds per iteration and median data-loading seconds (warm-up dropped)."""
+    trainer = trainer_cls(cfg)
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    storage = trainer.storage
+    times = [v for v, _ in storage.history("time").values()][2:]
+    data = [v for v, _ in storage.history("data_time").values()][2:]
+    return statistics.median(times), statistics.median(data)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", default=str(ROOT / "configs/cpu/mask_rcnn_R_18_FPN.yaml"))
+    parser.add_argument("--n", type=int, default=48, help="phantom images to generate")
+    parser.add_argument("--iters", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--data", help="annotations.json of a converted dataset (default: phantoms)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(args.data) if args.data else phantom_coco(Path(tmp), args.n)
+        if "bench_train" not in DatasetCatalog.list():
+            register_lumbarseg_dataset("bench_train", data)
+        cfg = load_config(args.config)
+        cfg.DATASETS.TRAIN = ("bench_train",)
+        cfg.DATASETS.TEST = ()
+        cfg.SOLVER.MAX_ITER = args.iters + 2
+        cfg.SOLVER.CHECKPOINT_PERIOD = 10**9
+        cfg.OUTPUT_DIR = str(Path(tmp) / "out")
+        results: dict[str, list[tuple[float, float]]] = {"DefaultTrainer": [], "lumbarseg": []}
+        for _ in range(args.rounds):
+            for name, cls in (("DefaultTrainer", DefaultTrainer), ("lumbarseg", Trainer)):
+                results[name].append(time_trainer(cls, cfg, args.iters))
+    print(f"config {Path(args.config).name}, batch {cfg.SOLVER.IMS_PER_BATCH}, "
+          f"{args.iters} iterations x {args.rounds} rounds, torch threads {torch.get_num_threads()}")
+    summary = {}
+    for name, rounds in results.items():
+        per_iter = statistics.median(r[0] for r in rounds)
+        data_share = statistics.median(r[1] / r[0] for r in rounds)
+        summary[name] = per_iter
+        print(f"  {name:<15} {per_iter:.3f} s/iter, data loading {100 * data_share:.1f} % of it")
+    ratio = summary["DefaultTrainer"] / summary["lumbarseg"]
+    print(f"speed ratio lumbarseg vs DefaultTrainer: {ratio:.2f}x (>= 1 means not slower)")
+
+
+if __name__ == "__main__":
+    main()
