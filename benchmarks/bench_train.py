@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=48, help="phantom images to generate")
     parser.add_argument("--iters", type=int, default=15)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--data", help="annotations.json of a converted dataset (default: phantoms)")
+    parser.add_argument("--data", help="converted annotations.json (default: new phantoms)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,8 +68,8 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, cls in (("DefaultTrainer", DefaultTrainer), ("lumbarseg", Trainer)):
                 results[name].append(time_trainer(cls, cfg, args.iters))
-    print(f"config {Path(args.config).name}, batch {cfg.SOLVER.IMS_PER_BATCH}, "
-          f"{args.iters} iterations x {args.rounds} rounds, torch threads {torch.get_num_threads()}")
+    print(f"config {Path(args.config).name}, batch {cfg.SOLVER.IMS_PER_BATCH}, {args.iters} "
+          f"iterations x {args.rounds} rounds, torch threads {torch.get_num_threads()}")
     summary = {}
     for name, rounds in results.items():
         per_iter = statistics.median(r[0] for r in rounds)
