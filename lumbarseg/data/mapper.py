@@ -105,6 +105,8 @@ class RadiographDatasetMapper(DatasetMapper):
         image, sem_seg = aug_input.image, aug_input.sem_seg
         if image.ndim == 2:
             image = image[:, :, None]
+        if not image.flags.writeable:  # PIL-backed resize output; torch wants writable memory
+            image = image.copy()
         dataset_dict["image"] = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
         if sem_seg is not None:
             dataset_dict["sem_seg"] = torch.as_tensor(sem_seg.astype("long"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 
 import torch
 from detectron2.engine import HookBase
@@ -43,3 +44,25 @@ class ValidationLoss(HookBase):
             merged = {k: sum(g[k] for g in gathered) / len(gathered) for k in means}
             merged["val_total_loss"] = sum(merged.values())
             self.trainer.storage.put_scalars(**merged, smoothing_hint=False)
+
+
+class ConsoleProgress(HookBase):
+    """One short line every ``period`` iterations, for runs whose Detectron2 log goes to a file."""
+
+    def __init__(self, period: int = 50):
+        self._period = period
+        self._start = 0.0
+
+    def before_train(self) -> None:
+        self._start = time.perf_counter()
+
+    def after_step(self) -> None:
+        done = self.trainer.iter + 1 - self.trainer.start_iter
+        total = self.trainer.max_iter - self.trainer.start_iter
+        if done % self._period and done != total:
+            return
+        elapsed = time.perf_counter() - self._start
+        loss = self.trainer.storage.history("total_loss").median(self._period)
+        eta = elapsed / done * (total - done)
+        print(f"  iter {self.trainer.iter + 1}/{self.trainer.max_iter}  loss {loss:.3f}  "
+              f"{elapsed / done:.2f} s/iter  eta {eta / 60:.1f} min", flush=True)
