@@ -78,8 +78,10 @@ def child_ours(a: argparse.Namespace) -> dict:
     start = time.perf_counter()
     run_inference(options)
     wall = time.perf_counter() - start - load_s
-    n = json.loads((Path(a.out) / "run.json").read_text())["counts"]["ok"]
-    return {"images": n, "seconds": wall, "images_per_s": n / wall}
+    run = json.loads((Path(a.out) / "run.json").read_text())
+    n = run["counts"]["ok"]
+    return {"images": n, "seconds": wall, "images_per_s": n / wall,
+            "failures": run["failures"][:3], "device": run["device"]}
 
 
 def child_baseline(a: argparse.Namespace) -> dict:
@@ -174,7 +176,7 @@ def main() -> None:
                         help="model input short edge (default: 256 on cpu, 800 on cuda)")
     parser.add_argument("--repeat", type=int, default=2,
                         help="interleaved speed runs of each pipeline; the best one counts")
-    parser.add_argument("--speed-n", type=int, default=40, help="files for the speed runs")
+    parser.add_argument("--speed-n", type=int, default=200, help="files for the speed runs")
     parser.add_argument("--memory-n", type=int, nargs="*", default=[50, 500])
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--workers", type=int, default=None)
@@ -232,13 +234,14 @@ def main() -> None:
         print(f"DefaultPredictor loop : {base['images_per_s']:.2f} images/s "
               f"({base['images']} images, {base['seconds']:.1f} s)")
         print(f"lumbarseg infer       : {ours['images_per_s']:.2f} images/s "
-              f"({ours['images']} images, {ours['seconds']:.1f} s)")
+              f"({ours['images']} images, {ours['seconds']:.1f} s, device {ours['device']}"
+              f"{', failures: ' + str(ours['failures']) if ours['failures'] else ''})")
         print(f"speed ratio (lumbarseg / DefaultPredictor): "
               f"{ours['images_per_s'] / base['images_per_s']:.2f}x")
         for n in args.memory_n:
             mem = run_child("ours", args, inputs[n], root / f"out_mem_{n}")
-            print(f"peak memory (PSS of process tree), lumbarseg infer on {n} files: {mem['peak_mb']:.0f} MB "
-                  f"({mem['images_per_s']:.2f} images/s)")
+            print(f"peak memory (PSS of process tree), lumbarseg infer on {n} files: "
+                  f"{mem['peak_mb']:.0f} MB ({mem['images_per_s']:.2f} images/s)")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

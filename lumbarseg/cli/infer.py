@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--workers", type=int, default=None,
                         help="decoding processes (default: from the CPU count)")
+    parser.add_argument("--label-workers", type=int, default=None,
+                        help="processes labelling/writing results (default: 0 = threads on "
+                        "CPU, a few processes on CUDA)")
     parser.add_argument("--resume", action="store_true",
                         help="skip images whose per-image record is complete")
     parser.add_argument("--overlays", action="store_true", help="write overlays/<key>.png")
@@ -52,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         config=args.config, weights=args.weights, inputs=list(args.input), out=args.out,
         opts=list(args.opts), fuse_config=args.fuse_config, fuse_weights=args.fuse_weights,
         device=args.device, batch_size=args.batch_size, num_workers=args.workers,
+        label_workers=args.label_workers,
         amp=not args.no_amp, resume=args.resume, overlays=args.overlays,
         keep_phi=args.keep_phi, shard=parse_shard(args.shard), max_images=args.max_images,
         use_postprocess=not args.no_labeller, progress=not args.quiet,

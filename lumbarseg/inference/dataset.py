@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from detectron2.config import CfgNode
 from detectron2.data import transforms as T

@@ -9,12 +9,13 @@ finishes last merges, and merging is idempotent, so two jobs racing produce the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from lumbarseg.errors import LumbarsegError
 from lumbarseg.inference.discovery import InputItem, discover, shard
+from lumbarseg.inference.predictor import BLOCK_BATCHES
 from lumbarseg.inference.writers import RECORD_VERSION, OutputFolder, flag_list
 
 logger = logging.getLogger("lumbarseg.inference")
@@ -40,7 +42,9 @@ class InferenceOptions:
     device: str | None = None  # None: CUDA when available
     batch_size: int = 4
     num_workers: int | None = None  # None: from the CPU count
-    writer_threads: int = 2
+    # Processes that label and write results (the CPU side of each image); 0 = threads in
+    # the main process. None: processes on CUDA (the GIL would cap the GPU), threads on CPU.
+    label_workers: int | None = None
     amp: bool = True
     resume: bool = False
     overlays: bool = False
@@ -141,7 +145,7 @@ def _worker(options: InferenceOptions) -> int:
     out.root.mkdir(parents=True, exist_ok=True)
     # Batches are drawn from fixed blocks of the shard's list; a block with anything left to
     # do is redone whole, so its batches (and their rounding) match an uninterrupted run.
-    block_size = max(1, options.batch_size)
+    block_size = max(1, options.batch_size) * BLOCK_BATCHES
     blocks = [pos // block_size for pos in range(len(mine))]
     if options.resume:
         # Files that failed or were skipped last time are retried alone: their block-mates'
@@ -178,7 +182,7 @@ def _worker(options: InferenceOptions) -> int:
         logger.info("%d images found, %d in this shard, %d done earlier, %d to do",
                     len(items), len(mine), done_before, len(todo))
 
-    job = _Job(todo, out, labeller, model_id, options)
+    job = _Job(todo, out, model_id, options, device)
     start = time.perf_counter()
     job.process(loader, predictor)
     elapsed = time.perf_counter() - start
@@ -237,12 +241,16 @@ class _Job:
     """One process's share: consumes decoded samples, runs the model, hands results to
     writer threads, and collects failures and skips."""
 
-    def __init__(self, items: list[InputItem], out: OutputFolder, labeller, model_id: str,
-                 options: InferenceOptions):
-        self.items, self.out, self.labeller = items, out, labeller
+    def __init__(self, items: list[InputItem], out: OutputFolder, model_id: str,
+                 options: InferenceOptions, device: str):
+        self.items, self.out = items, out
         self.model_id, self.options = model_id, options
         self.failures: dict[str, str] = {}
         self.skipped: dict[str, str] = {}
+        workers = options.label_workers
+        if workers is None:
+            workers = min(4, default_workers() // 2) if device.startswith("cuda") else 0
+        self.label_workers = workers
 
     def process(self, loader, predictor) -> None:
         from lumbarseg.inference.predictor import shape_batches
@@ -250,17 +258,20 @@ class _Job:
 
         progress = Progress(len(self.items), enabled=self.options.progress)
         pending: deque[tuple[InputItem, Future]] = deque()
-        limit = 4 * max(1, self.options.batch_size)
-        with ThreadPoolExecutor(max(1, self.options.writer_threads)) as pool:
+        context = (str(self.out.root), self.model_id, self.options.use_postprocess,
+                   self.options.overlays, self.options.keep_phi)
+        with _finisher_pool(self.label_workers, context) as pool:
+            limit = 4 * max(1, self.options.batch_size, self.label_workers)
             try:
-                batches = shape_batches(loader, key=predictor.padded_shape)
-                for batch in batches:
+                for batch in shape_batches(loader, self.options.batch_size,
+                                           key=predictor.padded_shape):
                     if batch[0].get("error") is not None:
                         self._bad(batch[0], progress)
                         continue
-                    for sample, instances in self._predict(predictor, batch, progress):
+                    for sample, detections in self._predict(predictor, batch, progress):
                         item = self.items[sample["index"]]
-                        pending.append((item, pool.submit(self._finish, item, sample, instances)))
+                        job = _finish_job(item, sample, detections)
+                        pending.append((item, pool.submit(_finish_image, job)))
                     while pending and (len(pending) > limit or pending[0][1].done()):
                         self._collect(*pending.popleft(), progress)
                 while pending:
@@ -293,26 +304,6 @@ class _Job:
         for sample in batch:
             yield from self._predict(predictor, [sample], progress)
 
-    def _finish(self, item: InputItem, sample: dict, instances) -> None:
-        gray = np.asarray(sample["gray"])
-        labelled = self.labeller(instances, gray, sample["pixel_spacing_mm"])
-        record = {
-            "version": RECORD_VERSION, "image_key": item.image_key, "image_id": item.image_id,
-            "relative_path": item.relative_path, "height": sample["height"],
-            "width": sample["width"], "pixel_spacing_mm": sample["pixel_spacing_mm"],
-            "model": self.model_id, "source": sample["source"], **labelled,
-        }
-        if self.options.keep_phi and sample.get("phi"):
-            record["phi"] = sample["phi"]
-        record = _jsonable(record)
-        if self.options.overlays:  # overlay first: a record on disk means everything is done
-            from lumbarseg.inference.overlay import draw_overlay
-            from lumbarseg.io.atomic import write_bytes_atomic
-
-            png = draw_overlay(gray, record, flag_list(record.get("flags") or {}))
-            write_bytes_atomic(self.out.overlay_path(item.image_key), png)
-        self.out.write_record(record)
-
     def _collect(self, item: InputItem, future: Future, progress) -> None:
         from lumbarseg.inference.dataset import error_reason
 
@@ -322,3 +313,67 @@ class _Job:
         except Exception as exc:
             self.failures[item.relative_path] = f"labelling/writing failed: {error_reason(exc)}"
             progress.update(1, failed=1)
+
+
+# --- labelling and writing: the CPU side of each image, in threads or processes -------------
+_CONTEXT: dict[str, Any] = {}
+
+
+def _init_finisher(out_root: str, model_id: str, use_postprocess: bool, overlays: bool,
+                   keep_phi: bool) -> None:
+    from lumbarseg.inference.labelling import Labeller
+
+    _CONTEXT.update(out=OutputFolder(out_root), model_id=model_id, overlays=overlays,
+                    keep_phi=keep_phi, labeller=Labeller(use_postprocess=use_postprocess))
+
+
+@contextlib.contextmanager
+def _finisher_pool(workers: int, context: tuple):
+    """Processes (spawned: the parent holds CUDA and threads) or, with 0, two threads."""
+    if workers > 0:
+        import multiprocessing
+
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_finisher, initargs=context)
+    else:
+        _init_finisher(*context)
+        pool = ThreadPoolExecutor(2)
+    with pool:
+        yield pool
+
+
+def _finish_job(item: InputItem, sample: dict, detections: dict) -> dict:
+    """What labelling and writing need, as plain picklable values."""
+    return {
+        "item": item, "detections": detections, "gray": np.asarray(sample["gray"]),
+        "height": sample["height"], "width": sample["width"],
+        "pixel_spacing_mm": sample["pixel_spacing_mm"], "source": sample["source"],
+        "phi": sample.get("phi"),
+    }
+
+
+def _finish_image(job: dict) -> None:
+    """Label one image's detections, write its overlay (if asked), then its record."""
+    from lumbarseg.inference.predictor import expand_instances
+
+    ctx = _CONTEXT
+    item: InputItem = job["item"]
+    instances = expand_instances(job["detections"])
+    labelled = ctx["labeller"](instances, job["gray"], job["pixel_spacing_mm"])
+    record = {
+        "version": RECORD_VERSION, "image_key": item.image_key, "image_id": item.image_id,
+        "relative_path": item.relative_path, "height": job["height"], "width": job["width"],
+        "pixel_spacing_mm": job["pixel_spacing_mm"], "model": ctx["model_id"],
+        "source": job["source"], **labelled,
+    }
+    if ctx["keep_phi"] and job["phi"]:
+        record["phi"] = job["phi"]
+    record = _jsonable(record)
+    out: OutputFolder = ctx["out"]
+    if ctx["overlays"]:  # overlay first: a record on disk means everything is done
+        from lumbarseg.inference.overlay import draw_overlay
+        from lumbarseg.io.atomic import write_bytes_atomic
+
+        png = draw_overlay(job["gray"], record, flag_list(record.get("flags") or {}))
+        write_bytes_atomic(out.overlay_path(item.image_key), png)
+    out.write_record(record)
