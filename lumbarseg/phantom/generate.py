@@ -101,6 +101,13 @@ def _render_job(job: Job, seed: int, config: PhantomConfig, out_dir: str) -> tup
     return entry, anns
 
 
+def _single_threaded() -> None:
+    """One OpenCV thread per worker process: the processes are the parallelism."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
 def generate_dataset(out_dir: str | Path, n: int, seed: int, size: int = 512,
                      difficulty: str = "normal", postop_share: float = 0.3, workers: int = 1,
                      preview: bool = False, config: PhantomConfig | None = None) -> Path:
@@ -113,7 +120,9 @@ def generate_dataset(out_dir: str | Path, n: int, seed: int, size: int = 512,
     jobs = plan_jobs(n, seed, config)
     work = functools.partial(_render_job, seed=seed, config=config, out_dir=str(out))
     if workers > 1:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        # spawn, not fork: a forked child deadlocks in OpenCV once the parent used its threads.
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(workers, initializer=_single_threaded) as pool:
             results = pool.map(work, jobs, chunksize=max(1, min(8, n // (4 * workers))))
     else:
         results = [work(job) for job in jobs]

@@ -18,6 +18,7 @@ from lumbarseg.phantom.scene import View
 
 SHIFT = 3  # sub-pixel bits for cv2 drawing
 FONT = cv2.FONT_HERSHEY_SIMPLEX
+LUT_SIZE = (1 << 16) - 1  # display curve steps, as fine as 16 stored bits
 
 
 def _patch(pts: np.ndarray, shape: tuple[int, int], pad: int):
@@ -101,7 +102,7 @@ def render(params: PhantomParams, anatomy: Anatomy, view: View,
     env = cv2.resize(env, (w, h), interpolation=cv2.INTER_LINEAR)
     lumpy = _smooth_noise(rng, (h, w), 16, 2.0)
     soft = im["soft_mu"] * np.sqrt(np.clip(env, 0, 1)) * (1.0 + 0.04 * lumpy)
-    gas = cv2.GaussianBlur(gas, (0, 0), 1.5 / sp) * env
+    gas = _blur_large(gas, 1.5 / sp) * env
 
     texture = _smooth_noise(rng, (h, w), 2, 0.6) * 0.6 + _smooth_noise(rng, (h, w), 8, 1.0) * 0.4
     bone = im["bone_mu"] * fill * (1.0 + im["texture"] * texture) + im["cortex_mu"] * rim
@@ -122,7 +123,7 @@ def render(params: PhantomParams, anatomy: Anatomy, view: View,
 
     is_metal = (metal > 0.5).astype(np.float32)
     if is_metal.any():
-        density += im["bloom"] * cv2.GaussianBlur(is_metal, (0, 0), 1.2 / sp) * 3.0
+        density += im["bloom"] * _blur_large(is_metal, 1.5 / sp) * 3.0
     density = density + im["unsharp"] * (density - _blur_large(density, 8.0 / sp))
 
     sample = density[::4, ::4]
@@ -130,7 +131,9 @@ def render(params: PhantomParams, anatomy: Anatomy, view: View,
     lo = float(np.percentile(non_metal, 0.5))
     hi = float(np.percentile(non_metal, 99.7))
     hi += 0.12 * (hi - lo)
-    display = np.clip((density - lo) / (hi - lo), 0.0, 1.0) ** im["gamma"]
+    levels = np.clip((density - lo) * (LUT_SIZE / (hi - lo)), 0, LUT_SIZE).astype(np.int32)
+    curve = np.linspace(0.0, 1.0, LUT_SIZE + 1, dtype=np.float32) ** np.float32(im["gamma"])
+    display = curve[levels]
     display[is_metal > 0] = np.maximum(display[is_metal > 0], 0.995)
     _burn_markers(display, params, rng)
     return display.astype(np.float32)
