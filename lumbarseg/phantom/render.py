@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from lumbarseg.levels import LEVELS
 from lumbarseg.phantom.anatomy import build_anatomy
 from lumbarseg.phantom.config import PhantomConfig
 from lumbarseg.phantom.imaging import SHIFT, render
@@ -44,10 +43,6 @@ class PhantomImage:
             cv2.fillPoly(mask, polys, 1, cv2.LINE_8, SHIFT)
             out[inst["level"]] = mask.astype(bool)
         return out
-
-    def instance(self, level: str) -> dict | None:
-        assert level in LEVELS
-        return next((i for i in self.instances if i["level"] == level), None)
 
 
 def render_phantom(seed_or_rng: int | np.random.Generator | np.random.SeedSequence,
