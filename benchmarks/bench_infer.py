@@ -74,6 +74,7 @@ def child_ours(a: argparse.Namespace) -> dict:
     options = InferenceOptions(
         config=a.config, weights=a.weights, inputs=[a.input], out=a.out, opts=a.opts,
         device=a.device, batch_size=a.batch_size, num_workers=a.workers, progress=False,
+        label_workers=a.label_workers,
     )
     start = time.perf_counter()
     run_inference(options)
@@ -143,6 +144,8 @@ def run_child(kind: str, args: argparse.Namespace, input_dir: Path, out: Path) -
            "--out", str(out), "--weights", args.weights, "--config", args.config,
            "--device", args.device, "--batch-size", str(args.batch_size),
            "--workers", str(args.workers), *(["--spacing"] if args.spacing else []),
+           *(["--label-workers", str(args.label_workers)] if args.label_workers is not None
+             else []),
            "--opts", *args.opts]
     log = open(out.parent / f"{out.name}.log", "w")  # noqa: SIM115 (closed with the child)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
@@ -180,6 +183,8 @@ def main() -> None:
     parser.add_argument("--memory-n", type=int, nargs="*", default=[50, 500])
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--label-workers", type=int, default=None,
+                        help="labelling processes of lumbarseg infer (default: its own)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--spacing", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=["ours", "baseline"], help=argparse.SUPPRESS)
