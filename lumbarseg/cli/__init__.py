@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 from lumbarseg.errors import LumbarsegError
@@ -44,6 +45,8 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # torch.fx warns once per process about an API rename Detectron2 triggers; not actionable.
+    logging.getLogger("torch.fx._symbolic_trace").setLevel(logging.ERROR)
     parser, subparsers = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     # Only the chosen subcommand's module is imported to add its arguments.

@@ -19,9 +19,9 @@ from lumbarseg.data.convert.records import (
     RawInstance,
     ReadResult,
     ellipse,
-    expand_inputs,
     find_image,
     load_json,
+    read_each,
     rectangle,
 )
 from lumbarseg.errors import InputFileError
@@ -101,11 +101,4 @@ def _attributes(shape: dict) -> dict:
 
 
 def read(inputs: list[Path], options: ConvertOptions) -> Iterator[ReadResult]:
-    for path in expand_inputs(inputs, (".json",)):
-        if isinstance(path, InputFileError):
-            yield path
-            continue
-        try:
-            yield _read_one(path, options)
-        except InputFileError as exc:
-            yield exc
+    return read_each(inputs, (".json",), lambda path: _read_one(path, options))

@@ -20,9 +20,9 @@ from lumbarseg.data.convert.records import (
     RawImage,
     RawInstance,
     ReadResult,
-    expand_inputs,
     find_image,
     load_json,
+    read_each,
 )
 from lumbarseg.errors import InputFileError
 from lumbarseg.levels import LEVELS
@@ -93,11 +93,5 @@ def _read_one(path: Path, options: ConvertOptions) -> RawImage:
 
 
 def read(inputs: list[Path], options: ConvertOptions) -> Iterator[ReadResult]:
-    for path in expand_inputs(inputs, (".png", ".tif", ".tiff", ".bmp")):
-        if isinstance(path, InputFileError):
-            yield path
-            continue
-        try:
-            yield _read_one(path, options)
-        except InputFileError as exc:
-            yield exc
+    suffixes = (".png", ".tif", ".tiff", ".bmp")
+    return read_each(inputs, suffixes, lambda path: _read_one(path, options))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,6 +114,20 @@ def expand_inputs(inputs: list[Path], suffixes: tuple[str, ...]) -> list[Path | 
         else:
             found.append(InputFileError(path, "input not found"))
     return found
+
+
+def read_each(
+    inputs: list[Path], suffixes: tuple[str, ...], read_one: Callable[[Path], ReadResult]
+) -> Iterator[ReadResult]:
+    """Run a one-record-per-file reader over the inputs; a bad file becomes its error record."""
+    for path in expand_inputs(inputs, suffixes):
+        if isinstance(path, InputFileError):
+            yield path
+            continue
+        try:
+            yield read_one(path)
+        except InputFileError as exc:
+            yield exc
 
 
 def load_json(path: Path) -> object:
