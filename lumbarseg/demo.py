@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lumbarseg.errors import LumbarsegError
 from lumbarseg.io.atomic import write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def prepare_data(options: DemoOptions, out: Path) -> dict[str, Path]:
     annotations = phantom / "annotations.json"
     if not annotations.is_file():
         generate_dataset(phantom, options.n_images, options.seed,
-                         config=PhantomConfig(size=options.size), workers=2)
+                         config=PhantomConfig(size=options.size))
     coco = out / "coco"
     if not (coco / "annotations_test.json").is_file():
         convert_dataset("coco", [annotations], coco, split=SPLIT, seed=options.seed,
@@ -83,6 +84,7 @@ def train_or_reuse(options: DemoOptions, coco: Path, out: Path) -> tuple[Path, P
     from detectron2.data import DatasetCatalog
 
     from lumbarseg.config import load_config
+    from lumbarseg.config.defaults import schedule_overrides
     from lumbarseg.data.register import register_converted
     from lumbarseg.engine import Trainer
     from lumbarseg.engine.hooks import ConsoleProgress
@@ -95,14 +97,16 @@ def train_or_reuse(options: DemoOptions, coco: Path, out: Path) -> tuple[Path, P
     if (not options.retrain and weights.is_file() and cfg_path.is_file() and stamp.is_file()
             and json.loads(stamp.read_text()).get("fingerprint") == fingerprint):
         return cfg_path, weights, True
-    if "demo_phantom_train" not in DatasetCatalog.list():
-        register_converted(coco, "demo_phantom")
-    opts = ["DATASETS.TRAIN", '("demo_phantom_train",)', "DATASETS.TEST", '("demo_phantom_val",)',
+    # Names unique per dataset folder: a process may run demos on several folders.
+    prefix = "demo_" + hashlib.sha256(str(coco.resolve()).encode()).hexdigest()[:8]
+    if f"{prefix}_train" not in DatasetCatalog.list():
+        register_converted(coco, prefix)
+    # Few phantoms can leave the validation split without a patient: then no evaluation.
+    val = f'("{prefix}_val",)' if DatasetCatalog.get(f"{prefix}_val") else "()"
+    opts = ["DATASETS.TRAIN", f'("{prefix}_train",)', "DATASETS.TEST", val,
             "OUTPUT_DIR", str(model_dir), *options.opts]
     if options.max_iter:
-        opts += ["SOLVER.MAX_ITER", str(options.max_iter),
-                 "SOLVER.STEPS", f"({int(options.max_iter * 0.75)}, {int(options.max_iter * 0.9)})",
-                 "SOLVER.CHECKPOINT_PERIOD", str(options.max_iter)]
+        opts += schedule_overrides(options.max_iter)
     cfg = load_config(options.config, opts)
     if model_dir.exists():
         shutil.rmtree(model_dir)
@@ -127,6 +131,8 @@ def heldout_folder(coco: Path, out: Path) -> tuple[Path, Path]:
     """Link the test split's DICOM files into one folder; write its ground truth keyed by the
     path relative to that folder (what ``lumbarseg infer`` records as ``file_name``)."""
     test = json.loads((coco / "annotations_test.json").read_text())
+    if not test["images"]:
+        raise LumbarsegError("the held-out split has no patient: generate more phantoms (--n)")
     sources = [Path(img["source_file"]) for img in test["images"]]
     common = Path(os.path.commonpath([str(s.parent) for s in sources]))
     folder = out / "heldout_dicom"

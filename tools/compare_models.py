@@ -18,6 +18,7 @@ from detectron2.data import DatasetCatalog
 from detectron2.utils.logger import setup_logger
 
 from lumbarseg.config import load_config
+from lumbarseg.config.defaults import schedule_overrides
 from lumbarseg.data.register import register_converted
 from lumbarseg.engine import Trainer
 from lumbarseg.engine.hooks import ConsoleProgress
@@ -40,9 +41,7 @@ COLUMNS = [
 
 def train_and_test(name: str, config: str, prefix: str, out: Path, max_iter: int) -> dict:
     opts = ["DATASETS.TRAIN", f'("{prefix}_train",)', "DATASETS.TEST", f'("{prefix}_test",)',
-            "OUTPUT_DIR", str(out), "SOLVER.MAX_ITER", str(max_iter),
-            "SOLVER.STEPS", f"({int(max_iter * 0.75)}, {int(max_iter * 0.9)})",
-            "SOLVER.CHECKPOINT_PERIOD", str(max_iter)]
+            "OUTPUT_DIR", str(out), *schedule_overrides(max_iter)]
     cfg = load_config(ROOT / config, opts)
     setup_logger(str(out), name="detectron2", abbrev_name="d2", configure_stdout=False)
     print(f"{name}: training {max_iter} iterations ({config})", flush=True)

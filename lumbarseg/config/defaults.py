@@ -61,6 +61,15 @@ def load_config(config_file: str | Path, opts: list[str] | None = None) -> CN:
     return cfg
 
 
+def schedule_overrides(max_iter: int) -> list[str]:
+    """Overrides for a run of ``max_iter`` iterations: LR steps at 75 % and 90 %, one final
+    checkpoint (the CPU configs' recipe, rescaled)."""
+    candidates = (int(max_iter * 0.75), int(max_iter * 0.9))
+    steps = tuple(sorted({s for s in candidates if 0 < s < max_iter}))
+    return ["SOLVER.MAX_ITER", str(max_iter), "SOLVER.STEPS", str(steps),
+            "SOLVER.CHECKPOINT_PERIOD", str(max_iter)]
+
+
 def check_device(cfg: CN) -> None:
     """Refuse a CUDA config on a machine without CUDA instead of failing deep in torch."""
     import torch
