@@ -65,27 +65,33 @@ def _walk(root: Path) -> list[Path]:
     return found
 
 
+def input_root(inputs: list[str | os.PathLike]) -> str:
+    """The folder relative paths are taken from: the common parent of all inputs (a file
+    input counts by its folder), so they do not depend on the order inputs were given in."""
+    anchors = []
+    for entry in inputs:
+        path = Path(entry).resolve()
+        anchors.append(str(path if path.is_dir() else path.parent))
+    return os.path.commonpath(anchors)
+
+
 def discover(inputs: list[str | os.PathLike]) -> tuple[list[InputItem], list[Skipped]]:
     """Walk folders and files; return (items in sorted relative-path order, skipped files).
 
-    Relative paths are taken from the common parent of all inputs, so they are unique and
-    do not depend on the order the inputs were given in.
+    Relative paths are taken from ``input_root(inputs)``, so they are unique.
     """
     if not inputs:
         raise LumbarsegError("no input given")
     files: list[Path] = []
-    anchors: list[str] = []
     for entry in inputs:
         path = Path(entry).resolve()
         if path.is_dir():
             files.extend(_walk(path))
-            anchors.append(str(path))
         elif path.is_file():
             files.append(path)
-            anchors.append(str(path.parent))
         else:
             raise LumbarsegError(f"{entry}: input not found")
-    base = os.path.commonpath(anchors)
+    base = input_root(inputs)
     chosen: dict[str, Path] = {}
     skipped: list[Skipped] = []
     for path in files:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from lumbarseg.errors import LumbarsegError
-from lumbarseg.inference.discovery import InputItem, discover, shard
+from lumbarseg.inference.discovery import InputItem, discover, input_root, shard
 from lumbarseg.inference.predictor import BLOCK_BATCHES
 from lumbarseg.inference.writers import RECORD_VERSION, OutputFolder, flag_list
 
@@ -215,8 +215,7 @@ def _worker(options: InferenceOptions) -> int:
         "fuse_config": options.fuse_config, "fuse_weights": options.fuse_weights,
         "model": model_id, "labeller": labeller.name, "device": device,
         "batch_size": options.batch_size, "num_workers": workers, "world_size": count,
-        "input_root": os.path.commonpath([os.path.abspath(p) for p in options.inputs])
-        if len(options.inputs) > 1 else os.path.abspath(options.inputs[0]),
+        "input_root": input_root(options.inputs),
         "keep_phi": options.keep_phi,
         "complete": all(s["complete"] for s in statuses),
         "counts": {

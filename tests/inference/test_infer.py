@@ -69,6 +69,7 @@ def test_infer_reports_failures_exports_coco_and_keeps_no_phi(input_folder, tiny
     assert "not an image" in {s["path"]: s["reason"] for s in run["skipped"]}[
         "study2/report_sr.dcm"]
     assert run["counts"]["ok"] == len(input_folder["good"])
+    assert Path(run["input_root"]) == input_folder["root"].resolve()
 
     images = json.loads((out / "images.json").read_text())
     assert sorted(im["file_name"] for im in images["images"]) == input_folder["good"]
@@ -176,6 +177,16 @@ def test_keep_phi_adds_identifiers_only_when_asked(input_folder, tiny_weights, t
     assert PHI["PatientID"] in (out / "summary.csv").read_text()
     record = json.loads(next((out / "per_image").glob("*.json")).read_text())
     assert "phi" in record or record["source"]["format"] == "raster"
+
+
+def test_single_file_input_is_relative_to_its_folder(input_folder, tiny_weights, tmp_path):
+    one = input_folder["root"] / "study2" / "wide.dcm"
+    out = tmp_path / "out"
+    assert infer(tiny_weights, one, out, "--workers", "0") == 0
+    run = json.loads((out / "run.json").read_text())
+    assert Path(run["input_root"]) == one.parent.resolve()
+    images = json.loads((out / "images.json").read_text())["images"]
+    assert [im["file_name"] for im in images] == ["wide.dcm"]
 
 
 def test_bad_weights_is_a_one_line_error(input_folder, tmp_path, capsys):
