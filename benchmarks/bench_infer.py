@@ -143,7 +143,8 @@ def run_child(kind: str, args: argparse.Namespace, input_dir: Path, out: Path) -
     cmd = [sys.executable, __file__, "--child", kind, "--input", str(input_dir),
            "--out", str(out), "--weights", args.weights, "--config", args.config,
            "--device", args.device, "--batch-size", str(args.batch_size),
-           "--workers", str(args.workers), *(["--spacing"] if args.spacing else []),
+           *(["--workers", str(args.workers)] if args.workers is not None else []),
+           *(["--spacing"] if args.spacing else []),
            *(["--label-workers", str(args.label_workers)] if args.label_workers is not None
              else []),
            "--opts", *args.opts]
@@ -198,10 +199,6 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
     if args.child:
-        if args.workers is None:
-            from lumbarseg.inference.run import default_workers
-
-            args.workers = default_workers()
         result = (child_ours if args.child == "ours" else child_baseline)(args)
         print(json.dumps(result))
         return
@@ -213,10 +210,6 @@ def main() -> None:
     args.opts = ["INPUT.MIN_SIZE_TEST", str(test_size), "INPUT.MAX_SIZE_TEST",
                  str(int(test_size * 1.7)), "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.05",
                  *args.opts]
-    if args.workers is None:
-        from lumbarseg.inference.run import default_workers
-
-        args.workers = default_workers()
     root = Path(tempfile.mkdtemp(prefix="bench_infer_"))
     try:
         t0 = time.perf_counter()
@@ -226,7 +219,7 @@ def main() -> None:
         print(f"setup {time.perf_counter() - t0:.1f} s; device={args.device} "
               f"config={Path(args.config).name} files={args.size}px model input={test_size}px "
               f"batch={args.batch_size} "
-              f"workers={args.workers} cpus={os.cpu_count()}")
+              f"workers={'auto' if args.workers is None else args.workers} cpus={os.cpu_count()}")
         speed = inputs[args.speed_n]
         bases, ourses = [], []
         for r in range(args.repeat):

@@ -23,7 +23,7 @@ def draw_overlay(gray: np.ndarray, record: dict, flags: list[str], alpha: float 
     """PNG bytes of the overlay (8-bit BGR, same size as the radiograph)."""
     canvas = cv2.cvtColor(np.asarray(gray, dtype=np.uint8), cv2.COLOR_GRAY2BGR)
     height, width = gray.shape[:2]
-    scale = max(height, width) / 800.0
+    scale = max(0.8, max(height, width) / 800.0)  # legible on small images too
     thickness = max(1, round(2 * scale))
     for v in record["vertebrae"]:
         mask = mask_utils.decode(v["segmentation"]).astype(bool)

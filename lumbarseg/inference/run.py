@@ -15,7 +15,7 @@ import logging
 import os
 import time
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,9 +41,9 @@ class InferenceOptions:
     fuse_weights: str | None = None
     device: str | None = None  # None: CUDA when available
     batch_size: int = 4
-    num_workers: int | None = None  # None: from the CPU count
-    # Processes that label and write results (the CPU side of each image); 0 = threads in
-    # the main process. None: processes on CUDA (the GIL would cap the GPU), threads on CPU.
+    num_workers: int | None = None  # decoding processes; None: from the CPU count and device
+    # Processes that label and write results (the CPU side of each image); 0 = inline in the
+    # main process. None: processes on CUDA (the GIL would cap the GPU), inline on CPU.
     label_workers: int | None = None
     amp: bool = True
     resume: bool = False
@@ -59,9 +59,20 @@ class InferenceOptions:
     dist_url: str = "auto"
 
 
-def default_workers(local_processes: int = 1) -> int:
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(8, (cpus or 2) // max(1, local_processes) - 1))
+def _cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 2
+
+
+def default_workers(local_processes: int = 1, device: str = "cuda") -> int:
+    """Decoding processes. On a CPU-only run, workers take cores from the model: measured on
+    2 cores, any overlap (workers, labelling threads) made the whole run slower, so small
+    machines decode inline and bigger ones give the model most cores."""
+    cpus = _cpus() // max(1, local_processes)
+    if device.startswith("cpu"):
+        return 0 if cpus <= 4 else min(4, cpus // 4)
+    return max(1, min(8, cpus - 1))
 
 
 def run_inference(options: InferenceOptions) -> int:
@@ -174,7 +185,9 @@ def _worker(options: InferenceOptions) -> int:
     predictor = BatchPredictor(models, cfgs[0], device, amp=options.amp)
     workers = options.num_workers
     if workers is None:
-        workers = default_workers(options.num_gpus)
+        workers = default_workers(options.num_gpus, device)
+    if device.startswith("cpu") and workers > 0:  # decoding cores are not the model's
+        torch.set_num_threads(max(1, min(torch.get_num_threads(), _cpus() - workers)))
     dataset = InferenceDataset(todo, cfgs[0], keep_phi=options.keep_phi,
                                blocks=[blocks[pos] for pos in chosen])
     loader = build_loader(dataset, workers, pin_memory=device.startswith("cuda"))
@@ -328,7 +341,7 @@ def _init_finisher(out_root: str, model_id: str, use_postprocess: bool, overlays
 
 @contextlib.contextmanager
 def _finisher_pool(workers: int, context: tuple):
-    """Processes (spawned: the parent holds CUDA and threads) or, with 0, two threads."""
+    """Processes (spawned: the parent holds CUDA and threads) or, with 0, inline."""
     if workers > 0:
         import multiprocessing
 
@@ -336,9 +349,28 @@ def _finisher_pool(workers: int, context: tuple):
                                    initializer=_init_finisher, initargs=context)
     else:
         _init_finisher(*context)
-        pool = ThreadPoolExecutor(2)
+        pool = _Inline()
     with pool:
         yield pool
+
+
+class _Inline:
+    """Executor interface, run in the caller's thread: on a small CPU machine a labelling
+    thread only fights the model's threads for the same cores."""
+
+    def submit(self, fn, *args) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
 
 
 def _finish_job(item: InputItem, sample: dict, detections: dict) -> dict:

@@ -236,3 +236,25 @@ def test_two_process_launch_merges_like_a_single_run(tiny_weights, tmp_path):
     statuses = sorted((launched / "shards").glob("*.json"))
     assert [p.name for p in statuses] == ["shard-0000-of-0002.json", "shard-0001-of-0002.json"]
     assert output_bytes(launched) == output_bytes(single)
+
+
+def test_compact_instances_round_trips_masks_even_outside_their_boxes():
+    import torch
+    from detectron2.structures import Boxes, Instances
+
+    from lumbarseg.inference.predictor import compact_instances, expand_instances
+
+    inst = Instances((40, 50))
+    masks = torch.zeros(3, 40, 50, dtype=torch.bool)
+    masks[0, 5:15, 10:30] = True
+    masks[1, 0:3, 0:2] = True
+    masks[1, 38:40, 45:50] = True  # far outside its box: must survive
+    inst.pred_masks = masks
+    inst.pred_boxes = Boxes(torch.tensor([[10, 5, 30, 15], [0, 0, 2, 3], [0, 0, 1, 1.0]]))
+    inst.scores = torch.tensor([0.9, 0.5, 0.1])
+    inst.pred_classes = torch.tensor([0, 1, 2])
+    compact = compact_instances(inst)
+    assert compact["mask_crops"][0].shape == (10, 20)
+    back = expand_instances(compact)
+    assert torch.equal(back.pred_masks, masks)
+    assert torch.equal(back.pred_classes, inst.pred_classes)
