@@ -67,8 +67,8 @@ def _cpus() -> int:
 
 def default_workers(local_processes: int = 1, device: str = "cuda") -> int:
     """Decoding processes. On a CPU-only run, workers take cores from the model: measured on
-    2 cores, any overlap (workers, labelling threads) made the whole run slower, so small
-    machines decode inline and bigger ones give the model most cores."""
+    2 cores, overlap (a decoding worker, labelling threads) made runs 10-25 % slower, so
+    small machines decode inline and bigger ones give the model most cores."""
     cpus = _cpus() // max(1, local_processes)
     if device.startswith("cpu"):
         return 0 if cpus <= 4 else min(4, cpus // 4)
