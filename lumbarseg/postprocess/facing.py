@@ -26,7 +26,13 @@ def infer_facing(superiors: list[Endplate], centroids: np.ndarray, down: np.ndar
     """('left'|'right', confidence); endplates' 'anterior' ends must lie toward ``side``."""
     score = 0.0
     if len(superiors) >= 2:
-        score += (_rise(superiors[0], down, side) - _rise(superiors[-1], down, side)) / 8.0
+        # Fanning measured as the Theil-Sen trend of every superior endplate's rise, not
+        # just the first and last: a body cut by the film edge has an unreliable endplate,
+        # and one such endplate must not flip the whole column's orientation.
+        rises = np.array([_rise(p, down, side) for p in superiors])
+        i, j = np.triu_indices(len(rises), k=1)
+        slope = float(np.median((rises[j] - rises[i]) / (j - i)))
+        score += -slope * (len(rises) - 1) / 8.0
     if len(centroids) >= 3:
         rel = centroids - centroids[0]
         s, t = rel @ down, rel @ side

@@ -19,6 +19,9 @@ from lumbarseg.postprocess.endplates import Endplate
 ORDER = ("T12", "L1", "L2", "L3", "L4", "L5", "L6", "S1")
 
 
+MAX_DISC_ANGLE_DEG = 45.0
+
+
 def meyerding_grade(percent: float, min_percent: float = 5.0) -> int:
     """Meyerding grade 1-5 (25 % steps of the lower endplate); 0 below ``min_percent``."""
     slip = abs(percent)
@@ -47,6 +50,11 @@ def _angle(plate: Endplate, scale: np.ndarray | None, facing: str) -> float:
     return math.degrees(math.atan2(-d[1], forward))
 
 
+def _difference(a: float, b: float) -> float:
+    """Angle a - b wrapped into (-180, 180]: endplate directions near vertical can wrap."""
+    return round(-((b - a + 180.0) % 360.0 - 180.0), 2) + 0.0
+
+
 def _length(vec: np.ndarray, scale: np.ndarray | None) -> float | None:
     return None if scale is None else float(np.linalg.norm(vec * scale))
 
@@ -59,17 +67,28 @@ def measure(plates: dict[str, dict[str, Endplate]], facing: str, spacing_mm=None
     ang = {lv: {k: _angle(p, scale, facing) for k, p in plates[lv].items()} for lv in present}
     out: dict = {"facing": facing, "units": {"angles": "deg", "lengths": "px and mm"},
                  "pixel_spacing_mm": None if scale is None else [float(scale[1]), float(scale[0])]}
-    out["lordosis_deg"] = (round(ang["L1"]["superior"] - ang["S1"]["superior"], 2)
-                           if "L1" in ang and "S1" in ang else None)
-    out["sacral_slope_deg"] = round(-ang["S1"]["superior"], 2) if "S1" in ang else None
+    # A disc wedged beyond this is an endplate misfit (e.g. a body cut by the film edge),
+    # not anatomy: measurements through that endplate are withheld, not reported wrong.
+    unreliable = sorted(
+        lower for upper, lower in zip(present[:-1], present[1:], strict=False)
+        if "inferior" in ang[upper]
+        and abs(_difference(ang[upper]["inferior"], ang[lower]["superior"])) > MAX_DISC_ANGLE_DEG
+    )
+    usable = {lv for lv in present if lv not in unreliable}
+    out["unreliable_endplates"] = unreliable
+    out["lordosis_deg"] = (_difference(ang["L1"]["superior"], ang["S1"]["superior"])
+                           if {"L1", "S1"} <= usable else None)
+    out["sacral_slope_deg"] = round(-ang["S1"]["superior"], 2) if "S1" in usable else None
     segmental, disc = {}, {}
     for upper, lower in zip(present[:-1], present[1:], strict=False):
         if ORDER.index(lower) - ORDER.index(upper) != 1 and not (upper == "L5" and lower == "S1"):
             continue  # not neighbours: a missing body in between
+        if not {upper, lower} <= usable:
+            continue
         name = f"{upper}-{lower}"
-        segmental[name] = round(ang[upper]["superior"] - ang[lower]["superior"], 2)
+        segmental[name] = _difference(ang[upper]["superior"], ang[lower]["superior"])
         if "inferior" in ang[upper]:
-            disc[name] = round(ang[upper]["inferior"] - ang[lower]["superior"], 2)
+            disc[name] = _difference(ang[upper]["inferior"], ang[lower]["superior"])
     out["segmental_angles_deg"] = segmental
     out["disc_angles_deg"] = disc
     out["endplate_angles_deg"] = {lv: {k: round(v, 2) for k, v in a.items()}
