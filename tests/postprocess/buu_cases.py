@@ -257,3 +257,20 @@ def listhesis_truth(case: Case, level: str) -> float:
     base = lower.corners[0] - lower.corners[1]  # posterior -> anterior
     shift = upper.corners[2] - lower.corners[1]  # inferior-posterior vs superior-posterior
     return float(100.0 * np.dot(shift, base) / np.dot(base, base))
+
+
+# The controlled corruptions the tests assert on (and the report script prints).
+CORRUPTIONS = {
+    "shuffled": lambda c, r: shuffled(c, r),
+    "rotated+15": lambda c, r: transform(c, 15),
+    "rotated-15": lambda c, r: transform(c, -15),
+    "mirrored": lambda c, r: transform(c, mirror=True),
+    "missing_L1": lambda c, r: drop(c, "L1"),
+    "missing_S1": lambda c, r: drop(c, "S1"),
+    "missing_L3": lambda c, r: drop(c, "L3"),
+    "implants": lambda c, r: add_implants(c, r),
+    "duplicates": lambda c, r: add_duplicates(c),
+    "listhesis": lambda c, r: listhesis(c),
+    "everything": lambda c, r: shuffled(transform(
+        add_duplicates(add_implants(c, r)), float(r.uniform(-15, 15)), True), r),
+}

@@ -20,22 +20,11 @@ from lumbarseg.postprocess import label_vertebrae  # noqa: E402
 
 SCENARIOS = {
     "clean": lambda c, r: c,
-    "shuffled": lambda c, r: bc.shuffled(c, r),
-    "rotated +15": lambda c, r: bc.transform(c, 15),
-    "rotated -15": lambda c, r: bc.transform(c, -15),
-    "mirrored": lambda c, r: bc.transform(c, mirror=True),
+    **bc.CORRUPTIONS,
     "mirrored, rot +-15": lambda c, r: bc.transform(c, float(r.choice([-15, 15])), True),
-    "missing L1": lambda c, r: bc.drop(c, "L1"),
-    "missing S1": lambda c, r: bc.drop(c, "S1"),
-    "missing L3": lambda c, r: bc.drop(c, "L3"),
-    "implants": lambda c, r: bc.add_implants(c, r),
-    "duplicates": lambda c, r: bc.add_duplicates(c),
     "wrong scores L3": lambda c, r: bc.wrong_scores(c),
     "six lumbar (T12 as L1)": lambda c, r: bc.six_lumbar(c, "top"),
     "six lumbar (L6)": lambda c, r: bc.six_lumbar(c, "L6"),
-    "listhesis L4 30%": lambda c, r: bc.listhesis(c),
-    "all: implants+dup+mirror+rot+shuffle": lambda c, r: bc.shuffled(bc.transform(
-        bc.add_duplicates(bc.add_implants(c, r)), float(r.uniform(-15, 15)), True), r),
 }
 
 

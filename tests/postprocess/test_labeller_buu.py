@@ -34,20 +34,7 @@ def _score(corrupt, with_scores: bool, seed: int = 0, use_masks: bool = False, f
     return right / total, images / len(files), results
 
 
-CORRUPTIONS = {
-    "shuffled": lambda c, r: bc.shuffled(c, r),
-    "rotated+15": lambda c, r: bc.transform(c, 15),
-    "rotated-15": lambda c, r: bc.transform(c, -15),
-    "mirrored": lambda c, r: bc.transform(c, mirror=True),
-    "missing_L1": lambda c, r: bc.drop(c, "L1"),
-    "missing_S1": lambda c, r: bc.drop(c, "S1"),
-    "missing_L3": lambda c, r: bc.drop(c, "L3"),
-    "implants": lambda c, r: bc.add_implants(c, r),
-    "duplicates": lambda c, r: bc.add_duplicates(c),
-    "listhesis": lambda c, r: bc.listhesis(c),
-    "everything": lambda c, r: bc.shuffled(bc.transform(
-        bc.add_duplicates(bc.add_implants(c, r)), float(r.uniform(-15, 15)), True), r),
-}
+CORRUPTIONS = bc.CORRUPTIONS
 
 
 @pytest.mark.parametrize("name", list(CORRUPTIONS))
