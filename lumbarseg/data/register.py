@@ -4,7 +4,9 @@ Dataset dicts follow Detectron2's standard format: absolute ``file_name`` (a PNG
 a DICOM file: the mapper reads either through ``load_network_input``), ``height``, ``width``,
 ``image_id``, and ``annotations`` with ``bbox_mode`` XYWH_ABS, contiguous ``category_id``
 0..5 (L1..S1) and polygon ``segmentation``; plus ``pixel_spacing_mm`` and ``patient_key``
-when known, and ``corners`` per annotation when the source had them.
+when known, and ``corners`` per annotation when the source had them. The metadata carries
+``thing_dataset_id_to_contiguous_id`` (file category id -> 0..5), so Detectron2's stock
+``COCOEvaluator`` and ``tools/visualize_json_results.py`` work on these datasets unchanged.
 """
 
 from __future__ import annotations
@@ -17,17 +19,21 @@ from lumbarseg.levels import LEVEL_COLORS, LEVELS, normalize_level
 SPLITS = ("train", "val", "test")
 
 
-def load_lumbarseg_json(json_path: str | Path, image_root: str | Path | None = None) -> list[dict]:
-    """Read a COCO JSON whose categories are the six levels into Detectron2 dataset dicts."""
-    from detectron2.structures import BoxMode
-
+def _read_coco(json_path: Path) -> dict:
     from lumbarseg.data.convert.records import load_json
 
-    json_path = Path(json_path)
-    root = Path(image_root) if image_root is not None else json_path.parent
     data = load_json(json_path)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise InputFileError(json_path, "not a COCO JSON (no 'images' list)")
+    return data
+
+
+def category_id_map(json_path: Path, data: dict) -> dict[int, int]:
+    """COCO category id -> contiguous id (0..5 = L1..S1), by category name.
+
+    This is Detectron2's ``thing_dataset_id_to_contiguous_id``: stock ``COCOEvaluator`` and
+    ``tools/visualize_json_results.py`` use it to turn model classes back into the file's ids.
+    """
     contiguous = {}
     for category in data.get("categories", []):
         level = normalize_level(str(category.get("name", "")))
@@ -37,7 +43,20 @@ def load_lumbarseg_json(json_path: str | Path, image_root: str | Path | None = N
                 f"category {category.get('name')!r} is not one of {', '.join(LEVELS)} "
                 "(convert the dataset with `lumbarseg convert --from coco` first)",
             )
-        contiguous[category["id"]] = LEVELS.index(level)
+        if LEVELS.index(level) in contiguous.values():
+            raise InputFileError(json_path, f"two categories are level {level}")
+        contiguous[int(category["id"])] = LEVELS.index(level)
+    return contiguous
+
+
+def load_lumbarseg_json(json_path: str | Path, image_root: str | Path | None = None) -> list[dict]:
+    """Read a COCO JSON whose categories are the six levels into Detectron2 dataset dicts."""
+    from detectron2.structures import BoxMode
+
+    json_path = Path(json_path)
+    root = Path(image_root) if image_root is not None else json_path.parent
+    data = _read_coco(json_path)
+    contiguous = category_id_map(json_path, data)
     by_image: dict = {}
     for annotation in data.get("annotations", []):
         by_image.setdefault(annotation["image_id"], []).append(annotation)
@@ -94,9 +113,12 @@ def register_lumbarseg_dataset(
     root = Path(image_root) if image_root is not None else json_path.parent
     if name in DatasetCatalog.list():
         raise LumbarsegError(f"dataset {name!r} is already registered")
+    # Read now, not lazily: stock evaluators consult the metadata without loading the dicts.
+    id_map = category_id_map(json_path, _read_coco(json_path))
     DatasetCatalog.register(name, lambda: load_lumbarseg_json(json_path, root))
     MetadataCatalog.get(name).set(
         thing_classes=list(LEVELS),
+        thing_dataset_id_to_contiguous_id=id_map,
         thing_colors=[list(c) for c in LEVEL_COLORS],
         json_file=str(json_path.resolve()),
         image_root=str(root.resolve()),
