@@ -50,7 +50,12 @@ class Trainer(DefaultTrainer):
     def build_evaluator(cls, cfg: CfgNode, dataset_name: str, output_folder: str | None = None):
         from lumbarseg.evaluation import LumbarSegEvaluator
 
-        output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+        if output_folder is None:
+            # Detectron2's place (inference/coco_instances_results.json); one folder per
+            # dataset only when several are evaluated, so none overwrites another.
+            output_folder = os.path.join(cfg.OUTPUT_DIR, "inference")
+            if len(cfg.DATASETS.TEST) > 1:
+                output_folder = os.path.join(output_folder, dataset_name)
         return LumbarSegEvaluator(dataset_name, output_dir=output_folder)
 
     def train(self):

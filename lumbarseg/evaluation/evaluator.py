@@ -36,7 +36,8 @@ from lumbarseg.levels import NUM_LEVELS
 
 logger = logging.getLogger(__name__)
 
-PREDICTIONS_FILE = "lumbarseg_predictions.json"
+# Detectron2's name for an evaluator's saved predictions (category ids as in the dataset file).
+PREDICTIONS_FILE = "coco_instances_results.json"
 
 
 class LumbarSegEvaluator(DatasetEvaluator):
@@ -72,6 +73,20 @@ class LumbarSegEvaluator(DatasetEvaluator):
             self._level_of_class[cls] = level
         self._dataset = {d["image_id"]: d for d in DatasetCatalog.get(dataset_name)}
         self._spacing = self._pixel_spacings(meta)
+        self._dataset_ids = self._dataset_category_ids(meta)
+
+    def _dataset_category_ids(self, meta) -> dict[int, int]:
+        """Level index -> category id of the dataset file, for saved predictions (COCO
+        results refer to the file's ids); 1..6 when the metadata has no id mapping.
+        Read after the dataset is loaded: ``load_coco_json`` sets the mapping then."""
+        id_map = meta.get("thing_dataset_id_to_contiguous_id", None)
+        if not id_map:
+            return {k: k + 1 for k in range(NUM_LEVELS)}
+        return {
+            self._class_to_level[cls]: int(dataset_id)
+            for dataset_id, cls in id_map.items()
+            if cls in self._class_to_level
+        }
 
     def _pixel_spacings(self, meta) -> dict:
         """Spacing per image id: from the dataset dicts, else from the COCO file they came from
@@ -147,7 +162,12 @@ class LumbarSegEvaluator(DatasetEvaluator):
         results = summary.summarize()
         if self._output_dir:
             write_results(results, self._output_dir, RESULTS_STEM)
-            detections = [d for r in records if r.detections is not None for d in r.detections]
+            detections = [
+                dict(d, category_id=self._dataset_ids[d["category_id"] - 1])
+                for r in records
+                if r.detections is not None
+                for d in r.detections
+            ]
             if any(r.detections is not None for r in records):
                 write_json_atomic(Path(self._output_dir) / PREDICTIONS_FILE, detections)
         return copy.deepcopy(results)

@@ -103,3 +103,37 @@ def test_stock_coco_evaluator_matches_lumbarseg(registered, tmp_path, capsys):
         for k in compared:
             assert math.isclose(stock[task][k], ours[task][k], abs_tol=1e-9), (task, k)
             assert math.isclose(stock[task][k], cli[task][k], abs_tol=1e-9), (task, k)
+
+
+def test_training_predictions_keep_the_dataset_ids(registered, tmp_path):
+    """LumbarSegEvaluator's saved predictions are Detectron2's coco_instances_results.json,
+    with the dataset file's category and image ids, and score as the evaluator did."""
+    from lumbarseg.evaluation import evaluate_coco_files
+    from lumbarseg.evaluation.evaluator import PREDICTIONS_FILE
+
+    name, coco, gt_path, model_instances, source_results, _ = registered
+    out = tmp_path / "eval"
+    ours = _run(LumbarSegEvaluator(name, output_dir=str(out), distributed=False),
+                coco, model_instances)
+    assert PREDICTIONS_FILE == "coco_instances_results.json"
+    written = json.loads((out / PREDICTIONS_FILE).read_text())
+    key = lambda r: (r["image_id"], round(r["score"], 6), r["category_id"])  # noqa: E731
+    assert sorted(map(key, written)) == sorted(map(key, source_results))
+    offline = evaluate_coco_files(out / PREDICTIONS_FILE, gt_path)
+    for task in ("segm", "bbox"):
+        assert offline[task]["AP"] == ours[task]["AP"]
+
+
+def test_trainer_evaluates_into_detectron2s_inference_folder(registered, tmp_path):
+    from lumbarseg.config import get_cfg
+    from lumbarseg.engine import Trainer
+
+    name = registered[0]
+    cfg = get_cfg()
+    cfg.OUTPUT_DIR = str(tmp_path / "run")
+    cfg.DATASETS.TEST = (name,)
+    assert Trainer.build_evaluator(cfg, name)._output_dir == str(tmp_path / "run" / "inference")
+    cfg.DATASETS.TEST = (name, "other")
+    assert Trainer.build_evaluator(cfg, name)._output_dir == str(
+        tmp_path / "run" / "inference" / name
+    )
