@@ -61,7 +61,7 @@ def test_train_resume_and_eval_only_agree(split_data, tmp_path):
     trained = [m["iteration"] for m in logged if "total_loss" in m]
     assert trained[-1] == 3
     # Validation loss and the evaluation were logged at the evaluation period.
-    assert any("val_total_loss" in m for m in logged)
+    assert any("val/total_loss" in m for m in logged)
     assert any("labelmap/mean_iou" in m for m in logged)
     assert (out / "model_best.pth").is_file()
 
