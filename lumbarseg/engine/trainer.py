@@ -21,6 +21,7 @@ from detectron2.engine import DefaultTrainer, default_setup, hooks
 import lumbarseg.modeling  # noqa: F401  (registers LevelScoresROIHeads)
 from lumbarseg.config import load_config
 from lumbarseg.config.defaults import check_device
+from lumbarseg.config.pretrained import check_pretrained_input
 from lumbarseg.data.mapper import RadiographDatasetMapper, build_radiograph_augmentation
 from lumbarseg.engine.hooks import ValidationLoss
 
@@ -94,6 +95,7 @@ def setup_cfg(args: argparse.Namespace) -> CfgNode:
     """Config from ``--config-file`` and overrides, datasets registered, logging set up."""
     cfg = load_config(args.config_file, args.opts)
     check_device(cfg)
+    check_pretrained_input(cfg)
     cfg.freeze()
     register_config_datasets(cfg)
     default_setup(cfg, args)
