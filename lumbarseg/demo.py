@@ -65,6 +65,7 @@ def _recipe_fingerprint(options: DemoOptions) -> str:
 
 def prepare_data(options: DemoOptions, out: Path) -> dict[str, Path]:
     from lumbarseg.data.convert.pipeline import convert_dataset
+    from lumbarseg.data.convert.records import ConvertOptions
     from lumbarseg.phantom import PhantomConfig, generate_dataset
 
     phantom = out / "phantom"
@@ -74,8 +75,9 @@ def prepare_data(options: DemoOptions, out: Path) -> dict[str, Path]:
                          config=PhantomConfig(size=options.size))
     coco = out / "coco"
     if not (coco / "annotations_test.json").is_file():
-        convert_dataset("coco", [annotations], coco, split=SPLIT, seed=options.seed,
-                        overwrite=True)
+        # Phantoms identify nobody; the held-out folder is rebuilt from the source paths.
+        convert_dataset("coco", [annotations], coco, ConvertOptions(keep_source_paths=True),
+                        split=SPLIT, seed=options.seed, overwrite=True)
     return {"phantom": annotations, "coco": coco}
 
 

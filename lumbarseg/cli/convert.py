@@ -48,10 +48,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--label-attribute", help="VIA: region attribute holding the level")
     parser.add_argument(
-        "--drop-source-paths",
+        "--keep-paths",
         action="store_true",
-        help="leave original file paths out of the JSON (folder names may identify patients)",
+        help="also write each image's original file and annotation path into the JSON "
+        "(source_file, source_annotation) and the issue list into conversion_report.json; "
+        "folder names may identify patients. Default: paths only in the private linkage.csv",
     )
+    parser.add_argument(
+        "--keep-uids",
+        action="store_true",
+        help="also write each DICOM's SOP Instance UID into the JSON (sop_instance_uid); "
+        "default: only in the private linkage.csv",
+    )
+    parser.add_argument(
+        "--private-dir",
+        type=Path,
+        help="folder for patient_secret.txt, linkage.csv and conversion_issues.json, which "
+        "must not be shared with the dataset (default: OUT/private)",
+    )
+    parser.add_argument(
+        "--patient-secret-file",
+        type=Path,
+        help="file holding your own secret for the patient keys (at least 16 characters), "
+        "e.g. to key several datasets alike; it is not copied. Default: a random secret "
+        "per dataset, kept in the private folder",
+    )
+    # Dropping paths is the default now; the flag stays accepted for existing scripts.
+    parser.add_argument("--drop-source-paths", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--overwrite", action="store_true", help="replace a dataset already converted into --out"
     )
@@ -75,6 +98,7 @@ def _size(text: str | None) -> tuple[int, int] | None:
 
 def run(args: argparse.Namespace) -> int:
     from lumbarseg.data.convert.pipeline import convert_dataset
+    from lumbarseg.data.convert.private import read_secret_file
     from lumbarseg.data.convert.records import ConvertOptions
     from lumbarseg.data.convert.split import parse_fractions
     from lumbarseg.data.convert.summary import format_summary
@@ -87,7 +111,13 @@ def run(args: argparse.Namespace) -> int:
         min_area=args.min_area,
         repair_invalid=not args.refuse_invalid,
         label_attribute=args.label_attribute,
-        keep_source_paths=not args.drop_source_paths,
+        keep_source_paths=args.keep_paths and not args.drop_source_paths,
+        keep_uids=args.keep_uids,
+        patient_secret=(
+            read_secret_file(args.patient_secret_file) if args.patient_secret_file else None
+        ),
+        private_dir=args.private_dir,
+        progress=True,
     )
     split = parse_fractions(args.split) if args.split else None
     result = convert_dataset(

@@ -5,13 +5,14 @@ nothing: ``to_network_input`` then uses a robust percentile range) -> MONOCHROME
 Every unusable file raises ``InputFileError`` with a one-line reason; objects that are not
 images at all (SR, presentation states, SEG...) raise ``NotAnImageError`` so batch jobs can
 skip them with that reason. Metadata never carries patient identifiers: only UIDs, technical
-facts and a salted, pseudonymous ``patient_key`` for splitting datasets by patient.
+facts and, when the caller gives a secret, a keyed pseudonymous ``patient_key`` for splitting
+datasets by patient.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
+import hmac
 import warnings
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,6 @@ import numpy as np
 
 from lumbarseg.errors import InputFileError
 from lumbarseg.io.radiograph import Radiograph
-
-# Salt for pseudonymous patient keys; set LUMBARSEG_PATIENT_SALT to make keys site-specific.
-DEFAULT_PATIENT_SALT = "lumbarseg-patient-key-v1"
 
 # SOP classes (or UID prefixes) that never hold a radiograph to segment.
 _NON_IMAGE_SOP_PREFIXES: dict[str, str] = {
@@ -41,12 +39,15 @@ class NotAnImageError(InputFileError):
     """The DICOM object is valid but is not an image (SR, presentation state, SEG...)."""
 
 
-def patient_key(patient_id: str, salt: str | None = None) -> str:
-    """Pseudonymous, stable key of a patient id (salted SHA-256, 16 hex digits)."""
-    salt = (
-        salt if salt is not None else os.environ.get("LUMBARSEG_PATIENT_SALT", DEFAULT_PATIENT_SALT)
-    )
-    return hashlib.sha256(f"{salt}\0{patient_id}".encode()).hexdigest()[:16]
+def patient_key(patient_id: str, secret: str) -> str:
+    """Pseudonymous, stable key of a patient id: HMAC-SHA256 under ``secret``, 16 hex digits.
+
+    There is deliberately no default secret: patient ids are a small space, so a key made with
+    a public salt can be reversed by hashing every id. Callers keep a per-dataset random
+    secret private (``lumbarseg convert`` stores it beside its linkage file)."""
+    if not secret:
+        raise ValueError("patient_key needs a non-empty secret")
+    return hmac.new(secret.encode(), patient_id.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def _str(ds: Any, keyword: str) -> str | None:
@@ -58,16 +59,17 @@ def _str(ds: Any, keyword: str) -> str | None:
     return str(value)
 
 
-def _dicom_patient_key(ds: Any) -> str | None:
-    """Hash PatientID; fall back to name+birth date, then the study (one patient per study)."""
+def _dicom_patient_identity(ds: Any) -> str | None:
+    """PatientID; else name+birth date; else the study (one patient per study). Only ever
+    passed through ``patient_key``, never stored."""
     pid = _str(ds, "PatientID")
     if pid and pid.strip():
-        return patient_key("id:" + pid.strip())
+        return "id:" + pid.strip()
     name, birth = _str(ds, "PatientName"), _str(ds, "PatientBirthDate")
     if name and name.strip():
-        return patient_key(f"name:{name.strip()}|{birth or ''}")
+        return f"name:{name.strip()}|{birth or ''}"
     study = _str(ds, "StudyInstanceUID")
-    return patient_key("study:" + study) if study else None
+    return "study:" + study if study else None
 
 
 def _check_is_image(ds: Any, path: str | Path) -> None:
@@ -241,8 +243,10 @@ _META_KEYWORDS = (
 )
 
 
-def read_dicom(path: str | Path) -> Radiograph:
-    """Read one single-frame grayscale DICOM image; raise InputFileError with the reason if not."""
+def read_dicom(path: str | Path, patient_secret: str | None = None) -> Radiograph:
+    """Read one single-frame grayscale DICOM image; raise InputFileError with the reason if not.
+
+    With ``patient_secret``, ``meta["patient_key"]`` is the keyed pseudonym of the patient."""
     import pydicom
     from pydicom.errors import InvalidDicomError
     from pydicom.pixels import apply_modality_lut
@@ -288,9 +292,11 @@ def read_dicom(path: str | Path) -> Radiograph:
             "TransferSyntaxUID": str(ds.file_meta.TransferSyntaxUID),
             "voi": voi,
             "pixel_spacing_source": spacing_source,
-            "patient_key": _dicom_patient_key(ds),
         }
     )
+    identity = _dicom_patient_identity(ds) if patient_secret else None
+    if identity:
+        meta["patient_key"] = patient_key(identity, patient_secret)
     return Radiograph(
         pixels=np.ascontiguousarray(pixels, dtype=np.float32),
         source_path=str(path),

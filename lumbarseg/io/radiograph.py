@@ -25,7 +25,8 @@ class Radiograph:
     source_path: str
     pixel_spacing_mm: tuple[float, float] | None = None
     # Non-identifying DICOM facts (UIDs, modality, photometric interpretation, "patient_key":
-    # a salted hash for splitting by patient...). Never names, ids or dates of the patient.
+    # a keyed hash for splitting by patient when a secret was given...). Never names, ids or
+    # dates of the patient.
     meta: dict = field(default_factory=dict)
     # Fixed (low, high) display range set by a DICOM VOI LUT/window; None means "use the
     # image's robust percentile range" in ``to_network_input``.
@@ -56,14 +57,14 @@ def read_raster(path: str | Path) -> Radiograph:
     return Radiograph(pixels=pixels.astype(np.float32), source_path=str(path), meta={"bits": bits})
 
 
-def read_radiograph(path: str | Path) -> Radiograph:
-    """Read a DICOM or raster image file."""
+def read_radiograph(path: str | Path, patient_secret: str | None = None) -> Radiograph:
+    """Read a DICOM or raster image file (``patient_secret``: see ``read_dicom``)."""
     if not Path(path).is_file():
         raise InputFileError(path, "file not found")
     if is_dicom_path(path):
         from lumbarseg.io.dicom import read_dicom
 
-        return read_dicom(path)
+        return read_dicom(path, patient_secret)
     if Path(path).suffix.lower() in RASTER_SUFFIXES:
         return read_raster(path)
     raise InputFileError(path, "neither DICOM nor a PNG/JPEG/TIFF image")

@@ -49,8 +49,11 @@ def test_each_broken_file_reported_others_convert(tmp_path, scene, capsys):
     captured = capsys.readouterr().out
     assert code == 1  # some files failed
     report = json.loads((d / "out" / "conversion_report.json").read_text())
+    # the shareable report has counts only; issues name source paths: private folder
+    assert "issues" not in report and str(d) not in json.dumps(report)
+    issues = json.loads((d / "out" / "private" / "conversion_issues.json").read_text())
     by_file: dict[str, list[tuple[str, str]]] = {}
-    for issue in report["issues"]:
+    for issue in issues:
         name = issue["where"].rsplit("/", 1)[-1]
         by_file.setdefault(name, []).append((issue["severity"], issue["problem"]))
     assert "invalid JSON (line 1" in by_file["bad_json.json"][0][1]

@@ -49,6 +49,7 @@ def test_buu_sample_converts_with_endplate_quadrilaterals(tmp_path, buu_images):
             str(out),
             "--sacral-depth",
             "0.5",
+            "--keep-paths",
         ]
     )
     assert code == 0
@@ -129,6 +130,8 @@ def test_split_never_puts_a_patient_in_two_splits(tmp_path, scene):
         json.dumps({"images": images, "annotations": annotations, "categories": categories})
     )
     outs = []
+    secret = tmp_path / "site_secret.txt"  # one secret: keys comparable across conversions
+    secret.write_text("a-site-wide-secret-for-tests\n")
     for run, seed in enumerate((7, 7, 8)):
         out = tmp_path / f"out{run}"
         assert (
@@ -144,6 +147,8 @@ def test_split_never_puts_a_patient_in_two_splits(tmp_path, scene):
                     "0.7,0.15,0.15",
                     "--seed",
                     str(seed),
+                    "--patient-secret-file",
+                    str(secret),
                 ]
             )
             == 0

@@ -3,8 +3,6 @@ vertebra, the model-input pixels and the patient grouping, and drops patient ide
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from pycocotools.coco import COCO
@@ -25,7 +23,7 @@ def test_phantom_coco_round_trip(tmp_path):
     out = COCO(str(tmp_path / "out" / "annotations.json"))
     assert len(out.imgs) == len(source.imgs)
     warned = {i.where for i in result.issues if i.severity == "warning"}
-    by_source = {img["source_annotation"]: img for img in out.imgs.values()}
+    by_source = {row["source_annotation"]: out.imgs[row["image_id"]] for row in result.linkage}
     split_of = {i: name for name, ids in result.splits.items() for i in ids}
     patient_split: dict[str, set] = {}
     for image in source.imgs.values():
@@ -51,16 +49,11 @@ def test_phantom_coco_round_trip(tmp_path):
             np.testing.assert_allclose(mine["corners"], ann["corners"], atol=0.01)
     # one key and one split per phantom patient
     assert all(len(v) == 1 for v in patient_split.values())
-    # no identifier outside the source paths (the phantom names folders by patient id, and
-    # the original path is kept on purpose unless --drop-source-paths)
-    data = json.loads((tmp_path / "out" / "annotations.json").read_text())
-    for image in data["images"]:
-        del image["source_file"], image["source_annotation"]
-    for patient_id in patient_split:
-        assert patient_id not in json.dumps(data)
-    dropped = convert_dataset(
-        "coco", [source_json], tmp_path / "out2", ConvertOptions(keep_source_paths=False)
-    )
-    text = (tmp_path / "out2" / "annotations.json").read_text()
-    assert dropped.ok and "source_file" not in text
+    # no identifier and no source path in the shareable JSON by default
+    text = (tmp_path / "out" / "annotations.json").read_text()
+    assert "source_file" not in text and str(tmp_path) not in text
     assert not any(patient_id in text for patient_id in patient_split)
+    kept = convert_dataset(
+        "coco", [source_json], tmp_path / "out2", ConvertOptions(keep_source_paths=True)
+    )
+    assert kept.ok and all(i["source_file"].startswith(str(tmp_path)) for i in kept.images)

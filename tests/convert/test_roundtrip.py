@@ -12,6 +12,7 @@ from pycocotools.coco import COCO
 
 from lumbarseg.cli import main
 from lumbarseg.data.convert.pipeline import convert_dataset
+from lumbarseg.data.convert.private import read_secret_file
 from lumbarseg.data.convert.records import ConvertOptions
 from lumbarseg.io.radiograph import load_network_input
 from lumbarseg.levels import COCO_CATEGORIES, LEVELS
@@ -140,6 +141,7 @@ def test_format_round_trip(tmp_path, scene, fmt):
             str(out),
             "--images",
             str(images_dir),
+            "--keep-paths",
         ]
     )
     assert code == 0
@@ -194,7 +196,11 @@ def test_dicom_images_and_coco_pointing_at_dicom(tmp_path, dcm, scene):
     assert result.ok and len(result.images) == 1
     assert any("structured report" in i.problem and i.severity == "warning" for i in result.issues)
     record = result.images[0]
-    assert record["source_file"].endswith("IMG0001") and record["pixel_spacing_mm"] == [0.15, 0.15]
+    assert record["pixel_spacing_mm"] == [0.15, 0.15]
+    # paths and UIDs only in the private linkage by default
+    assert "source_file" not in record and "sop_instance_uid" not in record
+    (link,) = result.linkage
+    assert link["source_file"].endswith("IMG0001") and link["sop_instance_uid"]
     np.testing.assert_array_equal(
         load_network_input(tmp_path / "out" / record["file_name"]),
         load_network_input(folder / "IMG0001"),
@@ -203,11 +209,18 @@ def test_dicom_images_and_coco_pointing_at_dicom(tmp_path, dcm, scene):
     for phi in ("Doe", "Jane", "PAT-001", "19600101"):
         assert phi not in text
 
-    # The same DICOM annotated through COCO: the patient key comes from the DICOM.
+    # The same DICOM annotated through COCO: the patient key comes from the DICOM, keyed by
+    # the dataset's own secret (another dataset, another key) unless the secret is shared.
     (inputs,) = write_coco(tmp_path, scene, ["dicoms/IMG0001"])
     coco = convert_dataset("coco", [inputs], tmp_path / "out2")
     assert coco.ok and len(coco.annotations) == 6
-    assert coco.images[0]["patient_key"] == record["patient_key"]
+    assert coco.images[0]["patient_key"] != record["patient_key"]
+    secret = read_secret_file(tmp_path / "out" / "private" / "patient_secret.txt")
+    shared = convert_dataset(
+        "coco", [inputs], tmp_path / "out3", ConvertOptions(patient_secret=secret)
+    )
+    assert shared.images[0]["patient_key"] == record["patient_key"]
+    assert not (tmp_path / "out3" / "private" / "patient_secret.txt").exists()
 
 
 def test_label_aliases_and_unknown_labels(tmp_path, scene):

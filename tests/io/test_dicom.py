@@ -33,7 +33,9 @@ def test_plain_dicom_pixels_spacing_and_no_phi(tmp_path, dcm):
     text = json.dumps(image.meta)
     for phi in ("Doe", "Jane", "PAT-001", "19600101"):
         assert phi not in text
-    assert image.meta["patient_key"] == patient_key("id:PAT-001")
+    assert "patient_key" not in image.meta  # no secret given, no key
+    keyed = read_dicom(path, patient_secret="dataset-secret")
+    assert keyed.meta["patient_key"] == patient_key("id:PAT-001", "dataset-secret")
     assert is_dicom_path(path) and read_radiograph(path).meta["SOPInstanceUID"]
 
 
@@ -215,7 +217,11 @@ def test_unsupported_syntax(tmp_path, dcm):
     assert "unsupported transfer syntax" in _error(dcm.write(tmp_path / "a.dcm", ds)).problem
 
 
-def test_patient_key_is_salted_and_stable(monkeypatch):
-    assert patient_key("A") == patient_key("A") != patient_key("B")
-    monkeypatch.setenv("LUMBARSEG_PATIENT_SALT", "site-2")
-    assert patient_key("A") != patient_key("A", salt="lumbarseg-patient-key-v1")
+def test_patient_key_needs_a_secret_and_depends_on_it():
+    assert patient_key("A", "s1") == patient_key("A", "s1") != patient_key("B", "s1")
+    assert patient_key("A", "s1") != patient_key("A", "s2")
+    # No public default: without the secret nobody can recompute keys from candidate ids.
+    with pytest.raises(TypeError):
+        patient_key("A")  # type: ignore[call-arg]
+    with pytest.raises(ValueError):
+        patient_key("A", "")

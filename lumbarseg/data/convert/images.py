@@ -21,9 +21,10 @@ class LoadedImage:
     sop_instance_uid: str | None = None
 
 
-def load_image(path: Path) -> LoadedImage:
-    """Read a DICOM/PNG/JPEG file through the one shared radiograph-to-input function."""
-    radiograph = read_radiograph(path)
+def load_image(path: Path, patient_secret: str | None = None) -> LoadedImage:
+    """Read a DICOM/PNG/JPEG file through the one shared radiograph-to-input function
+    (``patient_secret`` keys the DICOM patient, see ``read_dicom``)."""
+    radiograph = read_radiograph(path, patient_secret)
     return LoadedImage(
         pixels=to_network_input(radiograph),
         source=str(Path(path).resolve()),

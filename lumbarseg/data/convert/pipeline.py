@@ -2,8 +2,10 @@
 
 Output layout of ``DIR``: ``images/NNNNNN.png`` (8-bit, exactly ``to_network_input`` of the
 source image), ``annotations.json`` (all images), ``annotations_{train,val,test}.json`` with
-``--split``, and ``conversion_report.json``. Image records keep the original file path
-(``source_file``) and a salted ``patient_key``, never a patient identifier.
+``--split``, and ``conversion_report.json``: all meant to be shareable. Image records carry a
+keyed pseudonymous ``patient_key`` and no path, UID or patient identifier unless asked
+(``keep_source_paths``, ``keep_uids``); the key's secret, the image-to-source linkage and the
+issue list with paths go to the private folder (``private.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from lumbarseg.data.convert import get_reader
 from lumbarseg.data.convert.images import LoadedImage, load_image, write_png
+from lumbarseg.data.convert.private import PRIVATE_DIR, dataset_secret, write_private
 from lumbarseg.data.convert.records import ConvertOptions, Issue, RawImage
 from lumbarseg.data.convert.split import split_by_patient
 from lumbarseg.data.convert.validate import InvalidPolygonError, PolygonError, clean_polygons
@@ -41,6 +44,9 @@ class ConversionResult:
     issues: list[Issue] = field(default_factory=list)
     splits: dict[str, list[int]] | None = None
     patient_sources: Counter = field(default_factory=Counter)
+    # Private: one row per image for linkage.csv, and the patient-key secret.
+    linkage: list[dict] = field(default_factory=list)
+    patient_secret: str = field(default="", repr=False)
 
     @property
     def errors(self) -> list[Issue]:
@@ -75,10 +81,12 @@ def _levels(raw: RawImage, options: ConvertOptions, issues: list[Issue]) -> list
     return levels
 
 
-def _image(raw: RawImage, options: ConvertOptions, issues: list[Issue]) -> LoadedImage | None:
+def _image(
+    raw: RawImage, options: ConvertOptions, issues: list[Issue], secret: str
+) -> LoadedImage | None:
     """Pixels of the image (None: geometry only, size from --image-size)."""
     if raw.image_path is not None:
-        return load_image(raw.image_path)
+        return load_image(raw.image_path, secret)
     if raw.pixels is not None:
         return LoadedImage(pixels=raw.pixels, source=None)
     if options.image_size is not None:
@@ -95,7 +103,7 @@ def _convert_one(
 ) -> None:
     issues: list[Issue] = []
     levels = _levels(raw, options, issues)
-    loaded = _image(raw, options, issues)
+    loaded = _image(raw, options, issues, result.patient_secret)
     if loaded is not None:
         height, width = loaded.pixels.shape[:2]
         if raw.width and raw.height and (raw.width, raw.height) != (width, height):
@@ -136,35 +144,56 @@ def _convert_one(
     if duplicates:
         raise _ImageRefused(f"duplicate levels in one image ({', '.join(duplicates)})")
 
+    record = _image_record(raw, loaded, (width, height), options, result, out_dir)
+    result.images.append(record)
+    for annotation in annotations:
+        annotation["id"] = len(result.annotations) + 1
+        annotation["image_id"] = record["id"]
+        result.annotations.append(annotation)
+    result.issues.extend(issues)
+
+
+def _image_record(
+    raw: RawImage,
+    loaded: LoadedImage | None,
+    size: tuple[int, int],
+    options: ConvertOptions,
+    result: ConversionResult,
+    out_dir: Path,
+) -> dict:
+    """The COCO image record (PNG written), and its private linkage row."""
     image_id = len(result.images) + 1
-    record: dict = {"id": image_id, "width": width, "height": height}
+    record: dict = {"id": image_id, "width": size[0], "height": size[1]}
     if loaded is not None:
         record["file_name"] = f"{IMAGES_DIR}/{image_id:06d}.png"
         write_png(out_dir / record["file_name"], loaded.pixels)
     else:
         record["file_name"] = None
         record["geometry_only"] = True
+    secret = result.patient_secret
     if loaded is not None and loaded.patient_key:
         key, source = loaded.patient_key, "DICOM patient"
     elif raw.patient_hint:
-        key, source = patient_key(f"hint:{raw.patient_hint}"), "annotation/file name"
+        key, source = patient_key(f"hint:{raw.patient_hint}", secret), "annotation/file name"
     else:
-        key, source = patient_key(f"image:{raw.where}"), "none (one patient per image)"
+        key, source = patient_key(f"image:{raw.where}", secret), "none (one patient per image)"
     result.patient_sources[source] += 1
     record["patient_key"] = key
+    source_file = loaded.source if loaded is not None else None
+    uid = loaded.sop_instance_uid if loaded is not None else None
     if options.keep_source_paths:
-        record["source_file"] = loaded.source if loaded is not None else None
+        record["source_file"] = source_file
         record["source_annotation"] = raw.where
     if loaded is not None and loaded.pixel_spacing_mm:
         record["pixel_spacing_mm"] = list(loaded.pixel_spacing_mm)
-    if loaded is not None and loaded.sop_instance_uid:
-        record["sop_instance_uid"] = loaded.sop_instance_uid
-    result.images.append(record)
-    for annotation in annotations:
-        annotation["id"] = len(result.annotations) + 1
-        annotation["image_id"] = image_id
-        result.annotations.append(annotation)
-    result.issues.extend(issues)
+    if options.keep_uids and uid:
+        record["sop_instance_uid"] = uid
+    result.linkage.append(
+        {"image_id": image_id, "file_name": record["file_name"], "patient_key": key,
+         "patient_key_source": source, "source_file": source_file,
+         "source_annotation": raw.where, "sop_instance_uid": uid}
+    )
+    return record
 
 
 def coco_dict(result: ConversionResult, image_ids: set[int] | None = None) -> dict:
@@ -210,8 +239,10 @@ def convert_dataset(
     reader = get_reader(fmt)
     out_dir = Path(out_dir)
     _prepare_out_dir(out_dir, overwrite)
+    private_dir = Path(options.private_dir or out_dir / PRIVATE_DIR)
     result = ConversionResult(out_dir=out_dir, fmt=fmt)
-    for item in reader([Path(p) for p in inputs], options):
+    result.patient_secret = options.patient_secret or dataset_secret(private_dir)
+    for item in _with_progress(reader([Path(p) for p in inputs], options), options.progress):
         if isinstance(item, NotAnImageError):
             result.issues.append(Issue(item.path, f"skipped: {item.problem}", "warning"))
         elif isinstance(item, InputFileError):
@@ -233,5 +264,19 @@ def convert_dataset(
             write_json_atomic(out_dir / split_json_name(name), coco_dict(result, set(ids)))
     from lumbarseg.data.convert.summary import report_dict
 
-    write_json_atomic(out_dir / REPORT, report_dict(result), indent=2)
+    write_json_atomic(
+        out_dir / REPORT, report_dict(result, with_issues=options.keep_source_paths), indent=2
+    )
+    write_private(private_dir, result.linkage, [vars(issue) for issue in result.issues])
     return result
+
+
+def _with_progress(items, enabled: bool):
+    """tqdm over the reader's records (count unknown up front) on a terminal's stderr."""
+    import sys
+
+    if not (enabled and sys.stderr.isatty()):
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc="convert", unit="img", file=sys.stderr, dynamic_ncols=True)

@@ -68,9 +68,18 @@ class ConvertOptions:
     repair_invalid: bool = True
     # VIA region attribute that holds the level label (None: guess).
     label_attribute: str | None = None
-    # Keep the original image/annotation paths in image records (folder names may identify
-    # patients: turn off for datasets that leave the site).
-    keep_source_paths: bool = True
+    # Copy the original image/annotation paths into the image records and the issue list into
+    # conversion_report.json (folder names may identify patients). They always go to the
+    # private linkage.csv / conversion_issues.json.
+    keep_source_paths: bool = False
+    # Copy each DICOM's SOP Instance UID into its image record (always in linkage.csv).
+    keep_uids: bool = False
+    # Secret of the patient keys; None: the dataset's own random one in the private folder.
+    patient_secret: str | None = None
+    # Folder for the secret, linkage.csv and conversion_issues.json; None: OUT/private.
+    private_dir: Path | None = None
+    # A tqdm bar on stderr while converting (on a terminal only).
+    progress: bool = False
 
 
 ReadResult = RawImage | InputFileError

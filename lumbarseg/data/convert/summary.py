@@ -19,7 +19,9 @@ def _level_counts(result: ConversionResult, image_ids: set[int] | None = None) -
     )
 
 
-def report_dict(result: ConversionResult) -> dict:
+def report_dict(result: ConversionResult, with_issues: bool = True) -> dict:
+    """Counts, patient-key sources, splits; the issues (which name source paths) only when
+    ``with_issues`` (otherwise they are in the private ``conversion_issues.json``)."""
     report: dict = {
         "format": result.fmt,
         "images": len(result.images),
@@ -27,8 +29,9 @@ def report_dict(result: ConversionResult) -> dict:
         "patient_key_sources": dict(result.patient_sources),
         "errors": len(result.errors),
         "warnings": len(result.issues) - len(result.errors),
-        "issues": [vars(issue) for issue in result.issues],
     }
+    if with_issues:
+        report["issues"] = [vars(issue) for issue in result.issues]
     if result.splits is not None:
         patient = {i["id"]: i["patient_key"] for i in result.images}
         report["splits"] = {
