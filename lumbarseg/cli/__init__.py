@@ -28,8 +28,21 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+DESCRIPTION = (
+    "Segment the lumbar vertebrae on lateral spine radiographs and label them L1-L5 and S1, "
+    "with lordosis and listhesis measurements: convert annotations to a dataset, batch-infer "
+    "on DICOM/PNG folders, export DICOM SEG, write an HTML report. Train with "
+    "tools/train_net.py."
+)
+EPILOG = (
+    "Start with `lumbarseg demo` (phantoms end to end) or "
+    "`lumbarseg infer --config ... --weights ... --input DICOM_DIR --out OUT`; "
+    "`lumbarseg COMMAND --help` lists a command's options."
+)
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    parser = argparse.ArgumentParser(prog="lumbarseg", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="lumbarseg", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     subparsers = {}

@@ -13,7 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="CPU model config")
     parser.add_argument("--n", type=int, default=defaults.n_images, help="phantom images")
     parser.add_argument("--size", type=int, default=defaults.size, help="phantom height in px")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--seed", type=int, default=defaults.seed,
+                        help="seed of the phantoms and the split (default %(default)s)")
     parser.add_argument("--max-iter", type=int, help="training iterations (default: config)")
     parser.add_argument("--retrain", action="store_true", help="train even if a model exists")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")

@@ -16,8 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-phi",
         action="store_true",
-        help="copy patient/study identifiers from the source (default: pseudonymise with the "
-        "image key; such a SEG does not match the patient in PACS)",
+        help="copy the source's Patient and Study modules unchanged (PatientName, PatientID, "
+        "PatientBirthDate, PatientSex, StudyDate, StudyTime, StudyID, AccessionNumber, "
+        "ReferringPhysicianName...) so the SEG files with its patient in PACS (default: "
+        "PatientName/PatientID are the image key and those attributes empty; such a SEG does "
+        "not match the patient in PACS)",
     )
 
 

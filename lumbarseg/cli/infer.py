@@ -16,17 +16,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fuse-config", help="second model's config (e.g. PointRend) to fuse")
     parser.add_argument("--fuse-weights", help="second model's checkpoint")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=4,
+                        help="images per forward pass, grouped by padded size (default 4); "
+                        "lower it when GPU memory runs out")
     parser.add_argument("--workers", type=int, default=None,
                         help="decoding processes (default: from the CPU count)")
     parser.add_argument("--label-workers", type=int, default=None,
-                        help="processes labelling/writing results (default: 0 = threads on "
-                        "CPU, a few processes on CUDA)")
+                        help="processes that label and write the results; 0 = in the main "
+                        "process between batches (default: 0 on CPU; on CUDA min(4, half the "
+                        "default decoding workers))")
     parser.add_argument("--resume", action="store_true",
                         help="skip images whose per-image record is complete")
     parser.add_argument("--overlays", action="store_true", help="write overlays/<key>.png")
     parser.add_argument("--keep-phi", action="store_true",
-                        help="copy PatientID and DICOM UIDs into the outputs (off by default)")
+                        help="for DICOM inputs, copy PatientID, PatientName, AccessionNumber, "
+                        "StudyDate and the Study/Series/SOP Instance UIDs into "
+                        "per_image/<key>.json (a 'phi' block), and PatientID and the three "
+                        "UIDs into summary.csv columns (off by default)")
     parser.add_argument("--shard", default="0/1", metavar="I/N",
                         help="process only shard I of N (0-based; for job arrays)")
     parser.add_argument("--max-images", type=int, default=None,
@@ -36,8 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="levels from the detector classes only (no anatomy postprocessor)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.add_argument("--num-gpus", type=int, default=1, help="processes (GPUs) per machine")
-    parser.add_argument("--num-machines", type=int, default=1)
-    parser.add_argument("--machine-rank", type=int, default=0)
+    parser.add_argument("--num-machines", type=int, default=1,
+                        help="machines in a multi-machine run (default 1); run the same "
+                        "command on each with its own --machine-rank")
+    parser.add_argument("--machine-rank", type=int, default=0,
+                        help="this machine's index, 0 .. num-machines-1 (0: the machine "
+                        "--dist-url points at; default 0)")
     parser.add_argument("--dist-url", default="auto",
                         help="tcp://HOST:PORT of machine 0 for multi-machine runs")
     parser.add_argument("opts", nargs=argparse.REMAINDER, default=[],

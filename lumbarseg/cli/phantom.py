@@ -13,7 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=50, help="number of images (default 50)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--size", type=int, default=512, help="image height in px (128-2048)")
-    parser.add_argument("--difficulty", choices=sorted(DIFFICULTIES), default="normal")
+    parser.add_argument("--difficulty", choices=sorted(DIFFICULTIES), default="normal",
+                        help="how often pathology, implants, field-of-view cuts and noise "
+                        "appear (default normal)")
     parser.add_argument("--postop-share", type=float, default=0.3,
                         help="share of postoperative images with implants (default 0.3)")
     parser.add_argument("--workers", type=int, default=1,
