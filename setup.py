@@ -12,8 +12,11 @@ INSTALL_REQUIRES = [
     "numpy>=1.24",
     "opencv-python-headless>=4.8",
     "pycocotools>=2.0.7",
-    "pydicom>=3.0",
-    "highdicom>=0.23",
+    "pyyaml>=5.4",  # lumbarseg.config reads YAML errors directly
+    # Fast-moving DICOM libraries: capped at the newest minor release the tests have run
+    # with (pydicom 3.0.2, highdicom 0.28.2); raise the cap after the suite passes on a newer.
+    "pydicom>=3.0,<3.1",
+    "highdicom>=0.23,<0.29",
     "pylibjpeg>=2.0",
     "pylibjpeg-openjpeg>=2.3",
     "pylibjpeg-rle>=2.0",
@@ -39,7 +42,6 @@ setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "dev": ["pytest>=7", "ruff>=0.5", "psutil>=5.9"],
-        "report": ["playwright>=1.40"],
     },
     entry_points={"console_scripts": ["lumbarseg=lumbarseg.cli:main"]},
     classifiers=[
