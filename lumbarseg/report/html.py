@@ -23,6 +23,7 @@ from urllib.parse import quote
 import cv2
 
 from lumbarseg import __version__
+from lumbarseg.errors import one_line
 from lumbarseg.export.run_folder import (
     iter_records,
     path_reasons,
@@ -32,7 +33,7 @@ from lumbarseg.export.run_folder import (
     record_flags,
 )
 from lumbarseg.io.atomic import write_text_atomic
-from lumbarseg.levels import EXTRA_LEVELS, LEVELS
+from lumbarseg.levels import EXTENDED_LEVELS
 from lumbarseg.report.assets import CSS, JS
 from lumbarseg.report.thumbnails import (
     draw_record_overlay,
@@ -46,7 +47,7 @@ SEGMENT_PAIRS = ("L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1")
 _NUM_CLASS = ' class="num"'
 # Cell classes of columns whose alignment is not simply "numbers right, text left".
 _CELL_CLASSES = {"image": "path", "levels": "nowrap", "flags": "", "listhesis": "num nowrap"}
-_LEVEL_SUFFIX = re.compile(r"^(.*)-(" + "|".join((*LEVELS, *EXTRA_LEVELS)) + r")$")
+_LEVEL_SUFFIX = re.compile(r"^(.*)-(" + "|".join(EXTENDED_LEVELS) + r")$")
 
 
 def esc(value: Any) -> str:
@@ -203,7 +204,7 @@ def _make_gallery_images(
         write_jpeg(thumb_path, thumbnail(image))
         row.thumb = url(f"thumbs/{name}.jpg")
     except Exception as exc:  # a broken image must not lose the whole report
-        row.problems.append(f"no overlay: {' '.join(str(exc).split())}")
+        row.problems.append(f"no overlay: {one_line(exc)}")
 
 
 def _gallery(rows: list[Row]) -> str:
@@ -298,8 +299,7 @@ def _evaluation(results: Mapping[str, Any], source: str) -> str:
                 f'<th class="num">value</th></tr></thead><tbody>{rows}</tbody></table>'
             )
         if per_level:
-            levels = [lv for lv in (*LEVELS, *EXTRA_LEVELS)
-                      if any(lv in v for v in per_level.values())]
+            levels = [lv for lv in EXTENDED_LEVELS if any(lv in v for v in per_level.values())]
             head = "".join(f'<th class="num">{esc(lv)}</th>' for lv in levels)
             rows = "".join(
                 f"<tr><td>{esc(metric)}</td>"
