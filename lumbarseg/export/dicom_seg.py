@@ -32,7 +32,7 @@ import numpy as np
 
 from lumbarseg import __version__
 from lumbarseg.errors import InputFileError, LumbarsegError, one_line
-from lumbarseg.export.run_folder import iter_records, read_input_root
+from lumbarseg.inference.writers import OutputFolder
 from lumbarseg.io.atomic import write_bytes_atomic, write_json_atomic
 from lumbarseg.io.radiograph import is_dicom_path
 from lumbarseg.levels import EXTRA_LEVELS, LEVEL_COLORS, LEVELS, level_rank
@@ -314,24 +314,22 @@ def export_run(
 ) -> ExportResult:
     """Write ``<out_dir>/<image_key>.dcm`` for each DICOM-sourced record of an inference run.
 
-    Non-DICOM sources, rejected images and images without masks are skipped with a reason;
+    Non-DICOM sources and images without masks are skipped with a reason;
     a record that fails is reported and the others go on. ``<out_dir>/export.json`` lists all.
     """
     run_dir = Path(run_dir)
-    root = Path(input_root) if input_root is not None else read_input_root(run_dir)
+    folder = OutputFolder(run_dir)
+    root = Path(input_root) if input_root is not None else folder.input_root()
     if root is None:
         raise LumbarsegError(f"{run_dir}: run.json names no input root; pass --input-root")
     out = Path(out_dir) if out_dir is not None else run_dir / "seg"
     result = ExportResult()
-    for sidecar, record, problem in iter_records(run_dir):
+    for sidecar, record, problem in folder.records():
         if record is None:
             result.failures.append({"path": str(sidecar), "reason": problem})
             continue
         source = root / record["relative_path"]
         key = str(record.get("image_key") or sidecar.stem)
-        if record.get("rejected") is True:  # (a list there names rejected candidates)
-            result.skipped.append({"path": str(source), "reason": "image rejected at inference"})
-            continue
         if not record.get("vertebrae"):
             result.skipped.append({"path": str(source), "reason": "no vertebrae found"})
             continue

@@ -89,7 +89,7 @@ def build_loader(
     """Yields single samples in order; batching happens later, by image shape."""
     kwargs: dict[str, Any] = {}
     if num_workers > 0:
-        # Spawned, not forked: a fork taken while the parent's OpenCV/torch/writer threads
+        # Spawned, not forked: a fork taken while the parent's OpenCV/torch threads
         # hold a lock deadlocks the worker (seen after the parent had used cv2).
         kwargs.update(prefetch_factor=4, persistent_workers=False, worker_init_fn=worker_init,
                       multiprocessing_context="spawn")
