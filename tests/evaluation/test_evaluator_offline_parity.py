@@ -20,8 +20,7 @@ from lumbarseg.evaluation.evaluator import PREDICTIONS_FILE
 from lumbarseg.evaluation.label_maps import ground_truth_label_map
 from lumbarseg.evaluation.offline import load_coco_ground_truth
 from lumbarseg.evaluation.report import RESULTS_STEM
-
-from .conftest import noisy_predictions, spine_coco
+from tests.helpers.coco import noisy_predictions, spine_coco
 
 
 def _same(a, b):

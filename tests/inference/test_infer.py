@@ -15,8 +15,7 @@ from pycocotools.cocoeval import COCOeval
 from lumbarseg.cli import main
 from lumbarseg.inference.discovery import discover, image_key, parse_shard, shard
 from lumbarseg.levels import COCO_CATEGORIES
-
-from .conftest import CPU_CONFIG, OPTS, PHI, gt_coco, make_input_folder
+from tests.helpers.infer_inputs import CPU_CONFIG, OPTS, PHI, gt_coco, make_input_folder
 
 FINAL_FILES = ("predictions.json", "images.json", "summary.csv")
 
