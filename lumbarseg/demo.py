@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from lumbarseg.errors import LumbarsegError
+from lumbarseg.inference.writers import OutputFolder
 from lumbarseg.io.atomic import write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -154,12 +155,12 @@ def heldout_folder(coco: Path, out: Path) -> tuple[Path, Path]:
     return folder, gt
 
 
-def align_ground_truth(gt_path: Path, images_json: Path, out_path: Path) -> Path:
+def align_ground_truth(gt_path: Path, run_dir: Path, out_path: Path) -> Path:
     """Ground truth renumbered to the image ids of an inference run, matched by file name.
 
     Images the run did not process (failures) stay in with new ids, so they count as misses."""
     gt = json.loads(gt_path.read_text())
-    run_ids = {img["file_name"]: img["id"] for img in json.loads(images_json.read_text())["images"]}
+    run_ids = {img["file_name"]: img["id"] for img in OutputFolder(run_dir).images()}
     next_id = max(run_ids.values(), default=0) + 1
     remap = {}
     for img in gt["images"]:
@@ -173,21 +174,26 @@ def align_ground_truth(gt_path: Path, images_json: Path, out_path: Path) -> Path
     return out_path
 
 
+def _annotation_entry(source_annotation: str) -> str:
+    """The file name inside ``annotations.json[<file name>]``, the converter's record of
+    which entry of its input an image came from."""
+    return source_annotation[source_annotation.index("[") + 1 : -1]
+
+
 def measurement_errors(run_dir: Path, phantom_annotations: Path, gt: Path) -> dict[str, float]:
     """Lordosis error of the labelled predictions against the generator's recorded truth."""
     truth = {img["file_name"]: img["lumbarseg_truth"]
              for img in json.loads(phantom_annotations.read_text())["images"]}
-    by_source = {img["file_name"]: Path(img["source_file"]).as_posix()
-                 for img in json.loads(gt.read_text())["images"]}
+    # held-out file (the run's relative path) -> its entry in the phantom annotations
+    entry = {img["file_name"]: _annotation_entry(img["source_annotation"])
+             for img in json.loads(gt.read_text())["images"]}
     errors = []
-    for record_path in sorted((run_dir / "per_image").glob("*.json")):
-        record = json.loads(record_path.read_text())
-        measured = (record.get("measurements") or {}).get("lordosis_deg")
-        source = by_source.get(record["relative_path"])
-        key = next((k for k in truth if source and source.endswith(k)), None)
-        if measured is None or key is None or truth[key].get("lordosis_deg") is None:
+    for _, record, _ in OutputFolder(run_dir).records():
+        measured = ((record or {}).get("measurements") or {}).get("lordosis_deg")
+        expected = truth.get(entry.get(record["relative_path"], "")) if record else None
+        if measured is None or expected is None or expected.get("lordosis_deg") is None:
             continue
-        errors.append(abs(measured - truth[key]["lordosis_deg"]))
+        errors.append(abs(measured - expected["lordosis_deg"]))
     if not errors:
         return {"lordosis_images": 0}
     return {"lordosis_mae_deg": float(np.mean(errors)),
@@ -219,7 +225,7 @@ def run_demo(options: DemoOptions) -> int:
             device="cpu", overlays=True, progress=False,
         ))
     with Step(timings, "evaluation, DICOM SEG, report"):
-        aligned = align_ground_truth(gt, run_dir / "images.json", out / "heldout_gt_aligned.json")
+        aligned = align_ground_truth(gt, run_dir, out / "heldout_gt_aligned.json")
         results = evaluate_coco_files(run_dir / "predictions.json", aligned)
         results["measurements"] = measurement_errors(run_dir, data["phantom"], gt)
         write_results(results, run_dir / "evaluation")

@@ -12,6 +12,9 @@ LEVELS: tuple[str, ...] = ("L1", "L2", "L3", "L4", "L5", "S1")
 NUM_LEVELS = len(LEVELS)
 # Labels the postprocessor may emit beyond the six trained classes, when the anatomy says so.
 EXTRA_LEVELS: tuple[str, ...] = ("T12", "L6")
+# Every body the labeller reasons about, top to bottom: T11 (context only, never emitted),
+# T12, L1..L5, a supernumerary L6, S1. The one anatomical order for sorting levels.
+EXTENDED_LEVELS: tuple[str, ...] = ("T11", "T12", "L1", "L2", "L3", "L4", "L5", "L6", "S1")
 
 COCO_CATEGORIES: list[dict] = [
     {"id": i + 1, "name": name, "supercategory": "vertebra"} for i, name in enumerate(LEVELS)
@@ -40,6 +43,11 @@ def level_name(category: int) -> str:
     if not 1 <= category <= NUM_LEVELS:
         raise ValueError(f"category id {category} is not one of 1..{NUM_LEVELS}")
     return LEVELS[category - 1]
+
+
+def level_rank(level: str) -> int:
+    """Position of a level in the anatomical order (top first); unknown names sort last."""
+    return EXTENDED_LEVELS.index(level) if level in EXTENDED_LEVELS else len(EXTENDED_LEVELS)
 
 
 def normalize_level(label: str) -> str | None:

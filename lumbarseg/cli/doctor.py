@@ -9,6 +9,8 @@ import platform
 import sys
 from collections.abc import Callable
 
+from lumbarseg.errors import one_line
+
 REQUIRED = (
     "torch", "torchvision", "detectron2", "cv2", "pycocotools", "pydicom", "numpy", "shapely",
 )
@@ -136,7 +138,7 @@ def collect() -> tuple[dict[str, str], list[str]]:
             facts.update(probe())
         except Exception as exc:  # doctor reports every failure instead of stopping at one
             status = "MISSING" if name in REQUIRED else "not installed"
-            facts[name] = f"{status}: {type(exc).__name__}: {exc}"
+            facts[name] = f"{status}: {one_line(exc, with_type=True)}"
             if name in REQUIRED:
                 missing.append(name)
     return facts, missing

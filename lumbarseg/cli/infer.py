@@ -31,8 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-phi", action="store_true",
                         help="for DICOM inputs, copy PatientID, PatientName, AccessionNumber, "
                         "StudyDate and the Study/Series/SOP Instance UIDs into "
-                        "per_image/<key>.json (a 'phi' block), and PatientID and the three "
-                        "UIDs into summary.csv columns (off by default)")
+                        "per_image/<key>.json (a 'phi' block) and into summary.csv columns "
+                        "(off by default)")
     parser.add_argument("--shard", default="0/1", metavar="I/N",
                         help="process only shard I of N (0-based; for job arrays)")
     parser.add_argument("--max-images", type=int, default=None,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import logging
 from collections import OrderedDict
 from pathlib import Path
@@ -32,6 +31,7 @@ from lumbarseg.evaluation.structures import (
     predictions_from_masks,
 )
 from lumbarseg.io.atomic import write_json_atomic
+from lumbarseg.io.jsonfile import load_json
 from lumbarseg.levels import NUM_LEVELS
 
 logger = logging.getLogger(__name__)
@@ -94,9 +94,7 @@ class LumbarSegEvaluator(DatasetEvaluator):
         spacing = {i: pixel_spacing_of(d) for i, d in self._dataset.items()}
         json_file = getattr(meta, "json_file", None)
         if all(v is None for v in spacing.values()) and json_file and Path(json_file).is_file():
-            with open(json_file, encoding="utf-8") as handle:
-                images = json.load(handle).get("images", [])
-            for img in images:
+            for img in load_json(json_file, "dataset JSON").get("images", []):
                 if img.get("id") in spacing:
                     spacing[img["id"]] = pixel_spacing_of(img)
         return spacing

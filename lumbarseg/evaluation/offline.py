@@ -7,12 +7,11 @@ ground-truth file's categories (the COCO results convention), matched to levels 
 
 from __future__ import annotations
 
-import json
 import os
 from collections import OrderedDict, defaultdict
 from pathlib import Path
 
-from lumbarseg.errors import InputFileError, LumbarsegError
+from lumbarseg.errors import InputFileError, LumbarsegError, one_line
 from lumbarseg.evaluation.accumulator import EvaluationSettings, LumbarSegAccumulator
 from lumbarseg.evaluation.structures import (
     ImageGroundTruth,
@@ -21,16 +20,7 @@ from lumbarseg.evaluation.structures import (
     pixel_spacing_of,
     predictions_from_coco_results,
 )
-
-
-def _read_json(path: Path):
-    if not path.is_file():
-        raise InputFileError(path, "file not found")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputFileError(path, f"not valid JSON ({exc})") from None
+from lumbarseg.io.jsonfile import load_json
 
 
 def load_coco_ground_truth(
@@ -38,7 +28,7 @@ def load_coco_ground_truth(
 ) -> tuple[list[ImageGroundTruth], dict[int, int]]:
     """Ground truth of every image in a COCO instances file, and category id -> level index."""
     path = Path(path)
-    data = _read_json(path)
+    data = load_json(path)
     if not isinstance(data, dict) or not {"images", "annotations", "categories"} <= data.keys():
         raise InputFileError(path, "not a COCO instances file (images/annotations/categories)")
     try:
@@ -61,7 +51,8 @@ def load_coco_ground_truth(
     except LumbarsegError as exc:
         raise InputFileError(path, str(exc)) from None
     except (KeyError, TypeError, ValueError) as exc:
-        raise InputFileError(path, f"malformed COCO entry ({type(exc).__name__}: {exc})") from None
+        problem = f"malformed COCO entry ({one_line(exc, with_type=True)})"
+        raise InputFileError(path, problem) from None
     return images, cat_to_level
 
 
@@ -73,7 +64,7 @@ def evaluate_coco_files(
     """Results dict (as ``LumbarSegEvaluator.evaluate``) of saved COCO results vs a COCO GT."""
     predictions_path = Path(predictions_path)
     images, cat_to_level = load_coco_ground_truth(gt_path)
-    data = _read_json(predictions_path)
+    data = load_json(predictions_path)
     if isinstance(data, dict) and "annotations" in data:
         data = data["annotations"]
     if not isinstance(data, list):

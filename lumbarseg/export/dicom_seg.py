@@ -31,10 +31,11 @@ from typing import Any
 import numpy as np
 
 from lumbarseg import __version__
-from lumbarseg.errors import InputFileError, LumbarsegError
-from lumbarseg.export.run_folder import iter_records, read_input_root
+from lumbarseg.errors import InputFileError, LumbarsegError, one_line
+from lumbarseg.inference.writers import OutputFolder
 from lumbarseg.io.atomic import write_bytes_atomic, write_json_atomic
-from lumbarseg.levels import EXTRA_LEVELS, LEVEL_COLORS, LEVELS
+from lumbarseg.io.radiograph import is_dicom_path
+from lumbarseg.levels import EXTRA_LEVELS, LEVEL_COLORS, LEVELS, level_rank
 
 # Keyword of each level's SNOMED CT concept in pydicom's code dictionary (codes.SCT.<keyword>).
 # SNOMED CT has no "first sacral vertebra" in pydicom's dictionary; S1 is coded as the sacrum.
@@ -153,11 +154,6 @@ def segment_descriptions(levels: Sequence[str]) -> list:
     ]
 
 
-def _level_order(level: str) -> int:
-    order = ("T12", *LEVELS[:5], "L6", LEVELS[5])
-    return order.index(level) if level in order else len(order)
-
-
 def masks_by_level(record: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """HxW bool mask per level of a per-image record (instances of one level are merged)."""
     from pycocotools import mask as mask_utils
@@ -179,7 +175,7 @@ def masks_by_level(record: Mapping[str, Any]) -> dict[str, np.ndarray]:
         masks[level] = masks[level] | mask if level in masks else mask
     return {
         level: masks[level]
-        for level in sorted(masks, key=_level_order)
+        for level in sorted(masks, key=level_rank)
         if masks[level].any()
     }
 
@@ -284,10 +280,6 @@ def segmentation_bytes(seg) -> bytes:
     return buffer.getvalue()
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 def export_record(
     record: Mapping[str, Any],
     source_path: str | os.PathLike,
@@ -302,26 +294,15 @@ def export_record(
     try:
         source = pydicom.dcmread(source_path)
     except Exception as exc:
-        problem = f"cannot read the source DICOM: {_one_line(exc)}"
+        problem = f"cannot read the source DICOM: {one_line(exc)}"
         raise InputFileError(source_path, problem) from exc
     try:
         seg = build_segmentation(source, record, keep_phi=keep_phi)
         data = segmentation_bytes(seg)
     except Exception as exc:
-        raise InputFileError(source_path, f"cannot build a DICOM SEG: {_one_line(exc)}") from exc
+        raise InputFileError(source_path, f"cannot build a DICOM SEG: {one_line(exc)}") from exc
     write_bytes_atomic(out_path, data)
     return Path(out_path)
-
-
-def _is_dicom(path: Path) -> bool:
-    """DICOM Part 10 marker, or a DICOM file name: such a file that fails to read is a failure."""
-    if path.suffix.lower() in (".dcm", ".dicom", ".dic"):
-        return True
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(132)[128:132] == b"DICM"
-    except OSError:
-        return False
 
 
 def export_run(
@@ -333,31 +314,29 @@ def export_run(
 ) -> ExportResult:
     """Write ``<out_dir>/<image_key>.dcm`` for each DICOM-sourced record of an inference run.
 
-    Non-DICOM sources, rejected images and images without masks are skipped with a reason;
+    Non-DICOM sources and images without masks are skipped with a reason;
     a record that fails is reported and the others go on. ``<out_dir>/export.json`` lists all.
     """
     run_dir = Path(run_dir)
-    root = Path(input_root) if input_root is not None else read_input_root(run_dir)
+    folder = OutputFolder(run_dir)
+    root = Path(input_root) if input_root is not None else folder.input_root()
     if root is None:
         raise LumbarsegError(f"{run_dir}: run.json names no input root; pass --input-root")
     out = Path(out_dir) if out_dir is not None else run_dir / "seg"
     result = ExportResult()
-    for sidecar, record, problem in iter_records(run_dir):
+    for sidecar, record, problem in folder.records():
         if record is None:
             result.failures.append({"path": str(sidecar), "reason": problem})
             continue
         source = root / record["relative_path"]
         key = str(record.get("image_key") or sidecar.stem)
-        if record.get("rejected") is True:  # (a list there names rejected candidates)
-            result.skipped.append({"path": str(source), "reason": "image rejected at inference"})
-            continue
         if not record.get("vertebrae"):
             result.skipped.append({"path": str(source), "reason": "no vertebrae found"})
             continue
         if not source.is_file():
             result.failures.append({"path": str(source), "reason": "source file not found"})
             continue
-        if not _is_dicom(source):
+        if not is_dicom_path(source, trust_suffix=True):
             result.skipped.append({"path": str(source), "reason": "source is not a DICOM file"})
             continue
         try:

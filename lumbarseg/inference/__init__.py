@@ -18,19 +18,25 @@ export, HTML report, evaluation) read it, so the layout is a contract:
     or null), model (fingerprint of config+weights+labeller), source {format, photometric,
     voi}, vertebrae: [{level, category_id (null for T12/L6), score, level_confidence, bbox
     (XYWH), segmentation (RLE), spans}], rejected: [{reason, score, bbox}], flags,
-    measurements}`` (+ ``phi`` only with ``--keep-phi``). Written atomically as each image
-    finishes; its presence means the image is done. Holds exactly the images of images.json.
+    measurements}`` (+ ``phi`` only with ``--keep-phi``; ``writers.ImageRecord``). Written
+    atomically as each image finishes; its presence means the image is done. Holds exactly
+    the images of images.json.
 ``OUT/summary.csv``
     One row per discovered image: image_key, image_id, relative_path, status (ok | failed |
     skipped), reason, height, width, n_vertebrae, levels_found, missing_levels, flags,
-    lordosis_deg, sacral_slope_deg, listhesis (+ PatientID and UIDs with ``--keep-phi``).
+    lordosis_deg, sacral_slope_deg, listhesis (+ the identifiers of
+    ``lumbarseg.io.dicom.PHI_KEYWORDS`` with ``--keep-phi``).
 ``OUT/run.json``
     Run summary: config, opts, weights, model, labeller, device, input_root, counts,
     elapsed_s, images_per_s, ``failures`` and ``skipped`` lists of ``{path, reason}``.
 ``OUT/overlays/<image_key>.png``
     With ``--overlays``: masks in ``LEVEL_COLORS``, level names and raised flags.
 ``OUT/shards/``
-    Bookkeeping of each shard/rank (failures, timings) used for merging.
+    Bookkeeping of each shard/rank (failures and skips as ``{path, reason}``, timings)
+    used for merging and resuming.
+
+``lumbarseg.inference.writers.OutputFolder`` writes and reads this layout; other tools go
+through it.
 
 ``image_key`` is a 16-hex-digit hash of the relative path: nothing read from the DICOM
 (no patient name, id or UID) reaches any output unless ``--keep-phi`` is given. Every file
@@ -38,6 +44,17 @@ is written atomically. Exit status: 0 when every image was processed or skipped 
 objects), 1 when any file failed; one bad file never stops the run.
 """
 
-from lumbarseg.inference.run import InferenceOptions, run_inference
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["InferenceOptions", "run_inference"]
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy: readers of the output folder (``writers``) need no torch or Detectron2."""
+    if name in __all__:
+        from lumbarseg.inference import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,31 +13,10 @@ import torch
 from detectron2.config import CfgNode
 from detectron2.data import transforms as T
 
-from lumbarseg.errors import InputFileError
+from lumbarseg.errors import error_reason
 from lumbarseg.inference.discovery import InputItem
-from lumbarseg.io import dicom as dicom_io
+from lumbarseg.io.dicom import NotAnImageError
 from lumbarseg.io.radiograph import read_radiograph, to_network_input
-
-# Non-image DICOM objects (SR, presentation states...) are skipped, not failed.
-NotAnImageError = getattr(dicom_io, "NotAnImageError", None)
-# Tags copied only with --keep-phi (then the user asked for identifiers in the outputs).
-PHI_KEYWORDS = ("PatientID", "PatientName", "StudyInstanceUID", "SeriesInstanceUID",
-                "SOPInstanceUID", "AccessionNumber", "StudyDate")
-
-
-def _phi(path: str) -> dict[str, str]:
-    import pydicom
-
-    ds = pydicom.dcmread(path, stop_before_pixels=True)
-    return {k: str(ds.get(k, "") or "") for k in PHI_KEYWORDS}
-
-
-def error_reason(exc: BaseException) -> str:
-    """One line: the problem only (the path is reported next to it)."""
-    if isinstance(exc, InputFileError):
-        return exc.problem
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class InferenceDataset(torch.utils.data.Dataset):
@@ -60,11 +39,12 @@ class InferenceDataset(torch.utils.data.Dataset):
         try:
             return self._load(index, item)
         except Exception as exc:  # reported per file; the run goes on
-            skipped = NotAnImageError is not None and isinstance(exc, NotAnImageError)
+            # Non-image DICOM objects (SR, presentation states...) are skipped, not failed.
+            skipped = isinstance(exc, NotAnImageError)
             return {"index": index, "error": error_reason(exc), "skipped": skipped}
 
     def _load(self, index: int, item: InputItem) -> dict[str, Any]:
-        radiograph = read_radiograph(item.path)
+        radiograph = read_radiograph(item.path, keep_phi=self.keep_phi)
         gray = to_network_input(radiograph)
         aug_input = T.AugInput(gray[:, :, None])
         self.augmentations(aug_input)
@@ -90,8 +70,8 @@ class InferenceDataset(torch.utils.data.Dataset):
                 "voi": radiograph.meta.get("voi"),
             },
         }
-        if self.keep_phi and sample["source"]["format"] == "dicom":
-            sample["phi"] = _phi(item.path)
+        if radiograph.phi is not None:
+            sample["phi"] = radiograph.phi
         return sample
 
 
@@ -109,7 +89,7 @@ def build_loader(
     """Yields single samples in order; batching happens later, by image shape."""
     kwargs: dict[str, Any] = {}
     if num_workers > 0:
-        # Spawned, not forked: a fork taken while the parent's OpenCV/torch/writer threads
+        # Spawned, not forked: a fork taken while the parent's OpenCV/torch threads
         # hold a lock deadlocks the worker (seen after the parent had used cv2).
         kwargs.update(prefetch_factor=4, persistent_workers=False, worker_init_fn=worker_init,
                       multiprocessing_context="spawn")

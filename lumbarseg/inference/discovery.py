@@ -14,7 +14,6 @@ from pathlib import Path
 from lumbarseg.errors import LumbarsegError
 from lumbarseg.io.radiograph import RASTER_SUFFIXES, is_dicom_path
 
-DICOM_SUFFIXES = (".dcm", ".dicom", ".dic")
 # Files that are never images; skipped silently (not reported) because every PACS export has them.
 _IGNORED_NAMES = {"thumbs.db", ".ds_store", "desktop.ini"}
 
@@ -47,9 +46,7 @@ def _is_candidate(path: Path) -> tuple[bool, str | None]:
     suffix = path.suffix.lower()
     if path.name.upper() == "DICOMDIR":
         return False, "DICOMDIR index file, not an image"
-    if suffix in RASTER_SUFFIXES or suffix in DICOM_SUFFIXES:
-        return True, None
-    if is_dicom_path(path):
+    if suffix in RASTER_SUFFIXES or is_dicom_path(path, trust_suffix=True):
         return True, None
     return False, "neither DICOM (no DICM preamble) nor a PNG/JPEG/TIFF image"
 

@@ -1,8 +1,8 @@
 """Instances -> labelled vertebrae: the pluggable step between the model and the writers.
 
 Uses ``lumbarseg.postprocess.label_vertebrae`` (anatomy-aware L1-L5/S1 labelling, flags,
-measurements). Should that package be unavailable, a detector-only labeller keeps the
-best detection of each class so inference still produces usable COCO output.
+measurements); with ``use_postprocess=False`` a detector-only labeller keeps the best
+detection of each class (the detector's own answer, e.g. to compare against).
 """
 
 from __future__ import annotations
@@ -10,23 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
+from lumbarseg.evaluation.rle import encode_mask
 from lumbarseg.levels import LEVELS
-
-
-def _postprocess_api() -> tuple[Any, Any] | None:
-    try:
-        from lumbarseg.postprocess import candidates_from_instances, label_vertebrae
-    except ImportError:
-        return None
-    return label_vertebrae, candidates_from_instances
-
-
-def encode_mask(mask: np.ndarray) -> dict:
-    """COCO RLE with ``counts`` as str (JSON-ready, what ``COCO.loadRes`` expects)."""
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
 
 
 def _r(value: float, digits: int) -> float:
@@ -43,16 +29,18 @@ class Labeller:
 
     def __init__(self, config: Any = None, use_postprocess: bool = True):
         self.config = config
-        self.api = _postprocess_api() if use_postprocess else None
+        self.use_postprocess = use_postprocess
 
     @property
     def name(self) -> str:
-        return "lumbarseg.postprocess" if self.api else "detector-classes"
+        """Part of the model fingerprint: records of another labeller are not resumed."""
+        return "lumbarseg.postprocess" if self.use_postprocess else "detector-classes"
 
     def __call__(self, instances: Any, image: np.ndarray | None, spacing) -> dict:
-        if self.api is None:
+        if not self.use_postprocess:
             return _label_by_class(instances)
-        label_vertebrae, candidates_from_instances = self.api
+        from lumbarseg.postprocess import candidates_from_instances, label_vertebrae
+
         candidates = candidates_from_instances(instances)
         result = label_vertebrae(
             candidates, image=image, pixel_spacing_mm=spacing, config=self.config

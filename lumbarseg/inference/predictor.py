@@ -25,7 +25,7 @@ def load_model(cfg: CfgNode, weights: str) -> torch.nn.Module:
     from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.modeling import build_model
 
-    from lumbarseg.errors import LumbarsegError
+    from lumbarseg.errors import LumbarsegError, one_line
 
     model = build_model(cfg)
     model.eval()
@@ -34,7 +34,7 @@ def load_model(cfg: CfgNode, weights: str) -> torch.nn.Module:
     try:
         DetectionCheckpointer(model).load(weights)
     except (AssertionError, OSError, RuntimeError, KeyError, ValueError) as exc:
-        problem = f"cannot load weights ({type(exc).__name__}: {exc})"
+        problem = f"cannot load weights ({one_line(exc, with_type=True)})"
         raise LumbarsegError(f"{weights}: {problem}") from None
     return model
 

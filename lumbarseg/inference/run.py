@@ -1,5 +1,7 @@
 """Orchestration: discover -> shard -> (resume) -> decode in workers -> batched model ->
-label + write in threads -> shard status -> merge (rank 0 / the last shard to finish).
+label + write (inline, or in finisher processes) -> shard status -> merge (rank 0 / the last
+shard to finish). Each step is a function of its own (``select_work``, ``load_models``,
+``run_shard``, ``write_status``, ``merge_if_last``); ``_worker`` only chains them.
 
 Several GPUs or machines go through Detectron2's ``launch``: every rank takes a disjoint
 shard of the sorted input list and writes its own per-image records, and rank 0 merges.
@@ -21,10 +23,16 @@ from typing import Any
 
 import numpy as np
 
-from lumbarseg.errors import LumbarsegError
-from lumbarseg.inference.discovery import InputItem, discover, input_root, shard
+from lumbarseg.errors import LumbarsegError, error_reason
+from lumbarseg.inference.discovery import InputItem, Skipped, discover, input_root, shard
 from lumbarseg.inference.predictor import BLOCK_BATCHES
-from lumbarseg.inference.writers import RECORD_VERSION, OutputFolder, flag_list
+from lumbarseg.inference.writers import (
+    RECORD_VERSION,
+    ImageRecord,
+    OutputFolder,
+    path_reasons,
+    record_flags,
+)
 
 logger = logging.getLogger("lumbarseg.inference")
 
@@ -67,7 +75,7 @@ def _cpus() -> int:
 
 def default_workers(local_processes: int = 1, device: str = "cuda") -> int:
     """Decoding processes. On a CPU-only run, workers take cores from the model: measured on
-    2 cores, overlap (a decoding worker, labelling threads) made runs 10-25 % slower, so
+    2 cores, overlap (a decoding worker, concurrent labelling) made runs 10-25 % slower, so
     small machines decode inline and bigger ones give the model most cores."""
     cpus = _cpus() // max(1, local_processes)
     if device.startswith("cpu"):
@@ -86,10 +94,7 @@ def run_inference(options: InferenceOptions) -> int:
            machine_rank=options.machine_rank, dist_url=options.dist_url, args=(options,))
     if options.machine_rank != 0:
         return 0
-    import json
-
-    with open(os.path.join(options.out, "run.json"), encoding="utf-8") as handle:
-        return 1 if json.load(handle)["counts"]["failed"] else 0
+    return 1 if OutputFolder(options.out).read_run()["counts"]["failed"] else 0
 
 
 def _fingerprint(cfgs: list[Any], weights: list[str], labeller: str) -> str:
@@ -120,14 +125,58 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _worker(options: InferenceOptions) -> int:
+# --- the steps of one process's run ---------------------------------------------------------
+@dataclass(frozen=True)
+class Process:
+    """Where this process stands: its rank among the launched processes, and its device."""
+
+    rank: int
+    world: int
+    device: str
+
+
+@dataclass(frozen=True)
+class Models:
+    """The configs and weights to run (the main model, then the optional fused one) and the
+    fingerprint that identifies them together with the labeller."""
+
+    cfgs: list[Any]
+    weights: list[str]
+    labeller: str
+    model_id: str
+
+
+@dataclass(frozen=True)
+class WorkPlan:
+    """This shard's work: everything discovered, the shard, and the positions in it to do."""
+
+    items: list[InputItem]  # all discovered inputs, in id order
+    discovery_skips: list[Skipped]
+    index: int  # this shard among ``count``: external shards x launched processes
+    count: int
+    mine: list[InputItem]  # this shard's inputs
+    blocks: list[int]  # block of each position in ``mine``
+    chosen: list[int]  # positions in ``mine`` to process now
+    done_before: int  # positions complete from an earlier run (--resume)
+    limited: bool  # --max-images stopped short of the shard
+
+    @property
+    def todo(self) -> list[InputItem]:
+        return [self.mine[pos] for pos in self.chosen]
+
+
+@dataclass
+class ShardResult:
+    failures: dict[str, str]
+    skipped: dict[str, str]
+    elapsed_s: float
+    num_workers: int
+
+
+def resolve_process(options: InferenceOptions) -> Process:
+    """Rank, world size and the device (a launched process gets its local GPU)."""
     import torch
     from detectron2.utils import comm
-
-    from lumbarseg.config import load_config
-    from lumbarseg.inference.dataset import InferenceDataset, build_loader
-    from lumbarseg.inference.labelling import Labeller
-    from lumbarseg.inference.predictor import BatchPredictor, load_model
 
     rank, world = comm.get_rank(), comm.get_world_size()
     device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -135,9 +184,16 @@ def _worker(options: InferenceOptions) -> int:
         device = f"cuda:{comm.get_local_rank()}"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise LumbarsegError("--device cuda asked for, but PyTorch sees no CUDA device")
+    return Process(rank, world, device)
+
+
+def resolve_models(options: InferenceOptions, device: str) -> Models:
+    """Configs (on ``device``) and weights of the model(s), and their fingerprint."""
+    from lumbarseg.config import load_config
+    from lumbarseg.inference.labelling import Labeller
+
     if options.fuse_config and not options.fuse_weights:
         raise LumbarsegError("--fuse-config needs --fuse-weights")
-
     cfgs = [load_config(options.config, options.opts)]
     weights = [options.weights]
     if options.fuse_config:
@@ -145,118 +201,169 @@ def _worker(options: InferenceOptions) -> int:
         weights.append(options.fuse_weights)
     for cfg in cfgs:
         cfg.MODEL.DEVICE = device
-    labeller = Labeller(use_postprocess=options.use_postprocess)
-    model_id = _fingerprint(cfgs, weights, labeller.name)
+    labeller = Labeller(use_postprocess=options.use_postprocess).name
+    return Models(cfgs, weights, labeller, _fingerprint(cfgs, weights, labeller))
 
+
+def select_work(options: InferenceOptions, out: OutputFolder, model_id: str,
+                rank: int = 0, world: int = 1) -> WorkPlan:
+    """Discovery, this process's shard, and (with --resume) what is left of it."""
     items, discovery_skips = discover(options.inputs)
     index = options.shard[0] * world + rank
     count = options.shard[1] * world
     mine = shard(items, index, count)
-    out = OutputFolder(options.out)
-    out.root.mkdir(parents=True, exist_ok=True)
     # Batches are drawn from fixed blocks of the shard's list; a block with anything left to
     # do is redone whole, so its batches (and their rounding) match an uninterrupted run.
     block_size = max(1, options.batch_size) * BLOCK_BATCHES
     blocks = [pos // block_size for pos in range(len(mine))]
     if options.resume:
-        # Files that failed or were skipped last time are retried alone: their block-mates'
-        # batches did not include them, so those need no redoing.
-        known_bad = out.known_bad(index, count)
-        incomplete = [
-            pos for pos, it in enumerate(mine)
-            if not out.is_complete(it, model_id, options.overlays)
-        ]
-        open_blocks = {
-            blocks[pos] for pos in incomplete if mine[pos].relative_path not in known_bad
-        }
-        chosen = [
-            pos for pos in range(len(mine))
-            if blocks[pos] in open_blocks or mine[pos].relative_path in known_bad
-        ]
+        chosen = _resume_positions(out, mine, blocks, index, count, model_id, options.overlays)
     else:
         chosen = list(range(len(mine)))
     done_before = len(mine) - len(chosen)
     limited = options.max_images is not None and len(chosen) > options.max_images
     if limited:
         chosen = chosen[: options.max_images]
-    todo = [mine[pos] for pos in chosen]
+    return WorkPlan(items, discovery_skips, index, count, mine, blocks, chosen, done_before,
+                    limited)
 
-    models = [load_model(cfg, w) for cfg, w in zip(cfgs, weights, strict=True)]
-    predictor = BatchPredictor(models, cfgs[0], device, amp=options.amp)
+
+def _resume_positions(out: OutputFolder, mine: list[InputItem], blocks: list[int], index: int,
+                      count: int, model_id: str, overlays: bool) -> list[int]:
+    """Positions to redo: whole blocks with an incomplete record, and files that failed or
+    were skipped last time, alone (their block-mates' batches did not include them)."""
+    known_bad = out.known_bad(index, count)
+    incomplete = [pos for pos, it in enumerate(mine) if not out.is_complete(it, model_id, overlays)]
+    open_blocks = {blocks[pos] for pos in incomplete if mine[pos].relative_path not in known_bad}
+    return [
+        pos for pos in range(len(mine))
+        if blocks[pos] in open_blocks or mine[pos].relative_path in known_bad
+    ]
+
+
+def load_models(options: InferenceOptions, models: Models, device: str):
+    """Build the model(s), load their weights, and wrap them in the batch predictor.
+
+    The one place a model is loaded: another runtime (an exported model) plugs in here by
+    returning an object with the ``BatchPredictor`` interface (``__call__(batch)`` and
+    ``padded_shape(sample)``)."""
+    from lumbarseg.inference.predictor import BatchPredictor, load_model
+
+    loaded = [load_model(cfg, w) for cfg, w in zip(models.cfgs, models.weights, strict=True)]
+    return BatchPredictor(loaded, models.cfgs[0], device, amp=options.amp)
+
+
+def run_shard(options: InferenceOptions, plan: WorkPlan, models: Models, predictor,
+              out: OutputFolder, device: str) -> ShardResult:
+    """Decode, predict, label and write this shard's chosen images."""
+    import torch
+
+    from lumbarseg.inference.dataset import InferenceDataset, build_loader
+
     workers = options.num_workers
     if workers is None:
         workers = default_workers(options.num_gpus, device)
     if device.startswith("cpu") and workers > 0:  # decoding cores are not the model's
         torch.set_num_threads(max(1, min(torch.get_num_threads(), _cpus() - workers)))
-    dataset = InferenceDataset(todo, cfgs[0], keep_phi=options.keep_phi,
-                               blocks=[blocks[pos] for pos in chosen])
+    dataset = InferenceDataset(plan.todo, models.cfgs[0], keep_phi=options.keep_phi,
+                               blocks=[plan.blocks[pos] for pos in plan.chosen])
     loader = build_loader(dataset, workers, pin_memory=device.startswith("cuda"))
-    if rank == 0:
-        logger.info("%d images found, %d in this shard, %d done earlier, %d to do",
-                    len(items), len(mine), done_before, len(todo))
-
-    job = _Job(todo, out, model_id, options, device)
+    job = _Job(plan.todo, FinishContext(str(out.root), models.model_id, options.use_postprocess,
+                                        options.overlays, options.keep_phi), options, device)
     start = time.perf_counter()
     job.process(loader, predictor)
-    elapsed = time.perf_counter() - start
-    status = {
-        "shard": index, "shards": count, "model": model_id, "items_total": len(items),
-        "items_in_shard": len(mine), "done_before": done_before, "processed": len(todo),
-        "complete": not limited, "elapsed_s": round(elapsed, 3),
-        "failures": sorted(job.failures.items()), "skipped": sorted(job.skipped.items()),
-    }
-    out.write_shard_status(index, count, status)
-    if world > 1:
-        comm.synchronize()
-    if rank != 0:
-        return 1 if job.failures else 0
-    statuses = out.shard_statuses(count)
+    return ShardResult(job.failures, job.skipped, time.perf_counter() - start, workers)
+
+
+def write_status(out: OutputFolder, plan: WorkPlan, model_id: str, result: ShardResult) -> None:
+    """This shard's bookkeeping, read back by the merge and by the next --resume."""
+    out.write_shard_status(plan.index, plan.count, {
+        "shard": plan.index, "shards": plan.count, "model": model_id,
+        "items_total": len(plan.items), "items_in_shard": len(plan.mine),
+        "done_before": plan.done_before, "processed": len(plan.chosen),
+        "complete": not plan.limited, "elapsed_s": round(result.elapsed_s, 3),
+        "failures": path_reasons(result.failures), "skipped": path_reasons(result.skipped),
+    })
+
+
+def merge_if_last(options: InferenceOptions, out: OutputFolder, plan: WorkPlan,
+                  models: Models, device: str, num_workers: int) -> dict | None:
+    """When every shard of this model has written its status: merge the final files and
+    write run.json (returned). Otherwise None: a later shard will merge."""
+    statuses = out.shard_statuses(plan.count)
     if statuses is None or any(
-        s["model"] != model_id or s["items_total"] != len(items) for s in statuses
+        s["model"] != models.model_id or s["items_total"] != len(plan.items) for s in statuses
     ):
-        logger.info("shard %d/%d done; the last shard to finish merges the outputs", index, count)
-        return 1 if job.failures else 0
-    failures = {p: r for s in statuses for p, r in s["failures"]}
-    skipped = {p: r for s in statuses for p, r in s["skipped"]}
-    counts = out.merge(items, failures, skipped, keep_phi=options.keep_phi)
+        return None
+    failures = {e["path"]: e["reason"] for s in statuses for e in s["failures"]}
+    skipped = {e["path"]: e["reason"] for s in statuses for e in s["skipped"]}
+    counts = out.merge(plan.items, failures, skipped, keep_phi=options.keep_phi)
     processed = sum(s["processed"] for s in statuses)
     wall = max(s["elapsed_s"] for s in statuses)
+    skipped.update((s.path, s.reason) for s in plan.discovery_skips)
     run = {
         "version": RECORD_VERSION,
         "config": str(options.config), "opts": list(options.opts),
         "weights": str(options.weights),
         "fuse_config": options.fuse_config, "fuse_weights": options.fuse_weights,
-        "model": model_id, "labeller": labeller.name, "device": device,
-        "batch_size": options.batch_size, "num_workers": workers, "world_size": count,
-        "input_root": input_root(options.inputs),
+        "model": models.model_id, "labeller": models.labeller, "device": device,
+        "batch_size": options.batch_size, "num_workers": num_workers,
+        "world_size": plan.count, "input_root": input_root(options.inputs),
         "keep_phi": options.keep_phi,
         "complete": all(s["complete"] for s in statuses),
         "counts": {
-            "files_found": len(items) + len(discovery_skips), "images": len(items),
-            "ok": counts["images"], "predictions": counts["predictions"],
-            "failed": len(failures), "skipped": len(skipped) + len(discovery_skips),
-            "processed_this_run": processed, "done_before": sum(s["done_before"] for s in statuses),
+            "files_found": len(plan.items) + len(plan.discovery_skips),
+            "images": len(plan.items), "ok": counts["images"],
+            "predictions": counts["predictions"], "failed": len(failures),
+            "skipped": len(skipped), "processed_this_run": processed,
+            "done_before": sum(s["done_before"] for s in statuses),
         },
         "elapsed_s": round(wall, 3),
         "images_per_s": round(processed / wall, 3) if wall > 0 else None,
-        "failures": [{"path": p, "reason": r} for p, r in sorted(failures.items())],
-        "skipped": [{"path": p, "reason": r} for p, r in sorted(
-            list(skipped.items()) + [(s.path, s.reason) for s in discovery_skips])],
+        "failures": path_reasons(failures),
+        "skipped": path_reasons(skipped),
     }
     out.write_run(run)
-    logger.info("%d ok, %d failed, %d skipped; outputs in %s", counts["images"],
-                len(failures), run["counts"]["skipped"], out.root)
-    return 1 if failures else 0
+    return run
+
+
+def _worker(options: InferenceOptions) -> int:
+    """One process's run: the steps above, in order; the exit status."""
+    from detectron2.utils import comm
+
+    proc = resolve_process(options)
+    models = resolve_models(options, proc.device)
+    out = OutputFolder(options.out)
+    plan = select_work(options, out, models.model_id, proc.rank, proc.world)
+    out.root.mkdir(parents=True, exist_ok=True)
+    predictor = load_models(options, models, proc.device)
+    if proc.rank == 0:
+        logger.info("%d images found, %d in this shard, %d done earlier, %d to do",
+                    len(plan.items), len(plan.mine), plan.done_before, len(plan.chosen))
+    result = run_shard(options, plan, models, predictor, out, proc.device)
+    write_status(out, plan, models.model_id, result)
+    if proc.world > 1:
+        comm.synchronize()
+    status = 1 if result.failures else 0
+    if proc.rank != 0:
+        return status
+    run = merge_if_last(options, out, plan, models, proc.device, result.num_workers)
+    if run is None:
+        logger.info("shard %d/%d done; the last shard to finish merges the outputs",
+                    plan.index, plan.count)
+        return status
+    logger.info("%d ok, %d failed, %d skipped; outputs in %s", run["counts"]["ok"],
+                run["counts"]["failed"], run["counts"]["skipped"], out.root)
+    return 1 if run["failures"] else 0
 
 
 class _Job:
-    """One process's share: consumes decoded samples, runs the model, hands results to
-    writer threads, and collects failures and skips."""
+    """One process's share: consumes decoded samples, runs the model, hands results to the
+    finishers (inline or processes), and collects failures and skips."""
 
-    def __init__(self, items: list[InputItem], out: OutputFolder, model_id: str,
+    def __init__(self, items: list[InputItem], context: FinishContext,
                  options: InferenceOptions, device: str):
-        self.items, self.out = items, out
-        self.model_id, self.options = model_id, options
+        self.items, self.context, self.options = items, context, options
         self.failures: dict[str, str] = {}
         self.skipped: dict[str, str] = {}
         workers = options.label_workers
@@ -270,9 +377,7 @@ class _Job:
 
         progress = Progress(len(self.items), enabled=self.options.progress)
         pending: deque[tuple[InputItem, Future]] = deque()
-        context = (str(self.out.root), self.model_id, self.options.use_postprocess,
-                   self.options.overlays, self.options.keep_phi)
-        with _finisher_pool(self.label_workers, context) as pool:
+        with _finisher_pool(self.label_workers) as pool:
             limit = 4 * max(1, self.options.batch_size, self.label_workers)
             try:
                 for batch in shape_batches(loader, self.options.batch_size,
@@ -282,8 +387,8 @@ class _Job:
                         continue
                     for sample, detections in self._predict(predictor, batch, progress):
                         item = self.items[sample["index"]]
-                        job = _finish_job(item, sample, detections)
-                        pending.append((item, pool.submit(_finish_image, job)))
+                        job = FinishJob.of(item, sample, detections)
+                        pending.append((item, pool.submit(finish_image, self.context, job)))
                     while pending and (len(pending) > limit or pending[0][1].done()):
                         self._collect(*pending.popleft(), progress)
                 while pending:
@@ -302,8 +407,6 @@ class _Job:
 
     def _predict(self, predictor, batch: list[dict], progress):
         """Batched forward; if a batch fails (e.g. out of memory), each image alone."""
-        from lumbarseg.inference.dataset import error_reason
-
         try:
             yield from zip(batch, predictor(batch), strict=True)
             return
@@ -317,8 +420,6 @@ class _Job:
             yield from self._predict(predictor, [sample], progress)
 
     def _collect(self, item: InputItem, future: Future, progress) -> None:
-        from lumbarseg.inference.dataset import error_reason
-
         try:
             future.result()
             progress.update(1)
@@ -327,28 +428,46 @@ class _Job:
             progress.update(1, failed=1)
 
 
-# --- labelling and writing: the CPU side of each image, in threads or processes -------------
-_CONTEXT: dict[str, Any] = {}
+# --- labelling and writing: the CPU side of each image, inline or in processes ---------------
+@dataclass(frozen=True)
+class FinishContext:
+    """What every finisher needs besides the image: plain values, so it pickles to a process."""
+
+    out_root: str
+    model_id: str
+    use_postprocess: bool
+    overlays: bool
+    keep_phi: bool
 
 
-def _init_finisher(out_root: str, model_id: str, use_postprocess: bool, overlays: bool,
-                   keep_phi: bool) -> None:
-    from lumbarseg.inference.labelling import Labeller
+@dataclass(frozen=True)
+class FinishJob:
+    """One image's detections and what labelling and writing need, as picklable values."""
 
-    _CONTEXT.update(out=OutputFolder(out_root), model_id=model_id, overlays=overlays,
-                    keep_phi=keep_phi, labeller=Labeller(use_postprocess=use_postprocess))
+    item: InputItem
+    detections: dict
+    gray: np.ndarray
+    height: int
+    width: int
+    pixel_spacing_mm: list[float] | None
+    source: dict
+    phi: dict | None
+
+    @classmethod
+    def of(cls, item: InputItem, sample: dict, detections: dict) -> FinishJob:
+        return cls(item, detections, np.asarray(sample["gray"]), sample["height"],
+                   sample["width"], sample["pixel_spacing_mm"], sample["source"],
+                   sample.get("phi"))
 
 
 @contextlib.contextmanager
-def _finisher_pool(workers: int, context: tuple):
+def _finisher_pool(workers: int):
     """Processes (spawned: the parent holds CUDA and threads) or, with 0, inline."""
     if workers > 0:
         import multiprocessing
 
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_finisher, initargs=context)
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     else:
-        _init_finisher(*context)
         pool = _Inline()
     with pool:
         yield pool
@@ -356,7 +475,7 @@ def _finisher_pool(workers: int, context: tuple):
 
 class _Inline:
     """Executor interface, run in the caller's thread: on a small CPU machine a labelling
-    thread only fights the model's threads for the same cores."""
+    process only fights the model's threads for the same cores."""
 
     def submit(self, fn, *args) -> Future:
         future: Future = Future()
@@ -373,38 +492,33 @@ class _Inline:
         return None
 
 
-def _finish_job(item: InputItem, sample: dict, detections: dict) -> dict:
-    """What labelling and writing need, as plain picklable values."""
-    return {
-        "item": item, "detections": detections, "gray": np.asarray(sample["gray"]),
-        "height": sample["height"], "width": sample["width"],
-        "pixel_spacing_mm": sample["pixel_spacing_mm"], "source": sample["source"],
-        "phi": sample.get("phi"),
-    }
-
-
-def _finish_image(job: dict) -> None:
-    """Label one image's detections, write its overlay (if asked), then its record."""
-    from lumbarseg.inference.predictor import expand_instances
-
-    ctx = _CONTEXT
-    item: InputItem = job["item"]
-    instances = expand_instances(job["detections"])
-    labelled = ctx["labeller"](instances, job["gray"], job["pixel_spacing_mm"])
+def image_record(context: FinishContext, job: FinishJob, labelled: dict) -> ImageRecord:
+    """The per-image record: identity, size, spacing, model, source, then the labelling."""
+    item = job.item
     record = {
         "version": RECORD_VERSION, "image_key": item.image_key, "image_id": item.image_id,
-        "relative_path": item.relative_path, "height": job["height"], "width": job["width"],
-        "pixel_spacing_mm": job["pixel_spacing_mm"], "model": ctx["model_id"],
-        "source": job["source"], **labelled,
+        "relative_path": item.relative_path, "height": job.height, "width": job.width,
+        "pixel_spacing_mm": job.pixel_spacing_mm, "model": context.model_id,
+        "source": job.source, **labelled,
     }
-    if ctx["keep_phi"] and job["phi"]:
-        record["phi"] = job["phi"]
-    record = _jsonable(record)
-    out: OutputFolder = ctx["out"]
-    if ctx["overlays"]:  # overlay first: a record on disk means everything is done
+    if context.keep_phi and job.phi:
+        record["phi"] = job.phi
+    return _jsonable(record)
+
+
+def finish_image(context: FinishContext, job: FinishJob) -> None:
+    """Label one image's detections, write its overlay (if asked), then its record."""
+    from lumbarseg.inference.labelling import Labeller
+    from lumbarseg.inference.predictor import expand_instances
+
+    labeller = Labeller(use_postprocess=context.use_postprocess)
+    labelled = labeller(expand_instances(job.detections), job.gray, job.pixel_spacing_mm)
+    record = image_record(context, job, labelled)
+    out = OutputFolder(context.out_root)
+    if context.overlays:  # overlay first: a record on disk means everything is done
         from lumbarseg.inference.overlay import draw_overlay
         from lumbarseg.io.atomic import write_bytes_atomic
 
-        png = draw_overlay(job["gray"], record, flag_list(record.get("flags") or {}))
-        write_bytes_atomic(out.overlay_path(item.image_key), png)
+        png = draw_overlay(job.gray, record, record_flags(record))
+        write_bytes_atomic(out.overlay_path(job.item.image_key), png)
     out.write_record(record)

@@ -1,8 +1,10 @@
-"""The output folder: per-image records written as they come, final files merged by streaming.
+"""The output folder of ``lumbarseg infer``: its one owner, for writing and for reading.
 
-Every file is written atomically. The final files (predictions.json, images.json,
-summary.csv) are rebuilt from the per-image records in image-id order, one record in memory
-at a time, so they are byte-identical however the run was split, interrupted or resumed.
+Inference writes per-image records as they come, shard statuses, then final files merged by
+streaming; exporters, the report and the demo read the folder through the same class. Every
+file is written atomically. The final files (predictions.json, images.json, summary.csv)
+are rebuilt from the per-image records in image-id order, one record in memory at a time,
+so they are byte-identical however the run was split, interrupted or resumed.
 """
 
 from __future__ import annotations
@@ -10,16 +12,19 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
+from lumbarseg.errors import LumbarsegError, one_line
+from lumbarseg.evaluation.report import RESULTS_STEM
 from lumbarseg.inference.discovery import InputItem
 from lumbarseg.io.atomic import atomic_open, write_json_atomic
+from lumbarseg.io.dicom import PHI_KEYWORDS
 from lumbarseg.levels import COCO_CATEGORIES
+from lumbarseg.postprocess.flags import flag_names
 
 RECORD_VERSION = 1
-PHI_COLUMNS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 SUMMARY_COLUMNS = (
     "image_key", "image_id", "relative_path", "status", "reason", "height", "width",
     "n_vertebrae", "levels_found", "missing_levels", "flags", "lordosis_deg",
@@ -27,7 +32,61 @@ SUMMARY_COLUMNS = (
 )
 
 
+class PathReason(TypedDict):
+    """A file that failed or was skipped: the one shape in shard statuses and run.json."""
+
+    path: str
+    reason: str
+
+
+class Vertebra(TypedDict):
+    level: str
+    category_id: int | None  # None for T12/L6: no COCO category of their own
+    score: float
+    level_confidence: float
+    bbox: list[float]  # XYWH
+    segmentation: dict  # COCO RLE, counts a str
+    spans: list[str]
+
+
+class ImageRecord(TypedDict, total=False):
+    """``per_image/<image_key>.json``; ``phi`` only with --keep-phi."""
+
+    version: int
+    image_key: str
+    image_id: int
+    relative_path: str
+    height: int
+    width: int
+    pixel_spacing_mm: list[float] | None
+    model: str
+    source: dict
+    vertebrae: list[Vertebra]
+    rejected: list[dict]
+    flags: dict
+    measurements: dict
+    phi: dict[str, str]
+
+
+def path_reasons(reasons: Mapping[str, str]) -> list[PathReason]:
+    """``{path: reason}`` as the stored list, sorted by path."""
+    return [{"path": p, "reason": r} for p, r in sorted(reasons.items())]
+
+
+def record_flags(record: Mapping[str, Any]) -> list[str]:
+    """The raised flags of a record as short names (for the summary, overlays, the report)."""
+    return flag_names(record.get("flags") or {})
+
+
+def _read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 class OutputFolder:
+    """OUT/per_image/<key>.json, OUT/overlays/<key>.png, OUT/shards/, OUT/run.json, the merged
+    COCO files and summary.csv (the layout is documented in ``lumbarseg.inference``)."""
+
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
         self.per_image = self.root / "per_image"
@@ -41,13 +100,12 @@ class OutputFolder:
     def overlay_path(self, key: str) -> Path:
         return self.overlays / f"{key}.png"
 
-    def write_record(self, record: dict) -> None:
+    def write_record(self, record: ImageRecord) -> None:
         write_json_atomic(self.record_path(record["image_key"]), record)
 
-    def load_record(self, key: str) -> dict | None:
+    def load_record(self, key: str) -> ImageRecord | None:
         try:
-            with open(self.record_path(key), encoding="utf-8") as handle:
-                return json.load(handle)
+            return _read_json(self.record_path(key))
         except (OSError, ValueError):
             return None
 
@@ -83,19 +141,17 @@ class OutputFolder:
     def known_bad(self, index: int, count: int) -> set[str]:
         """Paths that failed or were skipped in this shard's previous run."""
         try:
-            with open(self.shard_status_path(index, count), encoding="utf-8") as handle:
-                status = json.load(handle)
+            status = _read_json(self.shard_status_path(index, count))
         except (OSError, ValueError):
             return set()
-        return {path for path, _ in status.get("failures", []) + status.get("skipped", [])}
+        return {entry["path"] for entry in status["failures"] + status["skipped"]}
 
     def shard_statuses(self, count: int) -> list[dict] | None:
         """All shards' statuses, or None while any shard has not finished."""
         out = []
         for index in range(count):
             try:
-                with open(self.shard_status_path(index, count), encoding="utf-8") as handle:
-                    out.append(json.load(handle))
+                out.append(_read_json(self.shard_status_path(index, count)))
             except (OSError, ValueError):
                 return None
         return out
@@ -117,7 +173,7 @@ class OutputFolder:
             atomic_open(self.root / "images.json", "w", encoding="utf-8") as images,
             atomic_open(self.root / "summary.csv", "w", encoding="utf-8", newline="") as summary,
         ):
-            columns = SUMMARY_COLUMNS + (PHI_COLUMNS if keep_phi else ())
+            columns = SUMMARY_COLUMNS + (PHI_KEYWORDS if keep_phi else ())
             table = csv.writer(summary, lineterminator="\n")
             table.writerow(columns)
             preds.write("[")
@@ -162,7 +218,61 @@ class OutputFolder:
                     path.unlink()
 
     def write_run(self, run: dict) -> None:
-        write_json_atomic(self.root / "run.json", run, indent=1)
+        write_json_atomic(self.run_path, run, indent=1)
+
+    # --- reading: exporters, the report, the demo --------------------------------------------
+    @property
+    def run_path(self) -> Path:
+        return self.root / "run.json"
+
+    def records(self) -> Iterator[tuple[Path, ImageRecord | None, str | None]]:
+        """(record path, record or None, problem or None) per per-image record, in name order:
+        a broken record is reported by the reader, not fatal to it."""
+        if not self.per_image.is_dir():
+            raise LumbarsegError(
+                f"{self.per_image}: no per_image folder; is this an inference output?")
+        for path in sorted(self.per_image.glob("*.json")):
+            try:
+                record = _read_json(path)
+            except (OSError, ValueError) as exc:
+                yield path, None, f"unreadable per-image record ({one_line(exc)})"
+                continue
+            if not isinstance(record, dict) or "relative_path" not in record:
+                yield path, None, "per-image record lacks relative_path"
+                continue
+            yield path, record, None
+
+    def read_run(self) -> dict:
+        """``run.json`` ({} when absent or unreadable: it is a summary, not the data)."""
+        try:
+            run = _read_json(self.run_path)
+        except (OSError, ValueError):
+            return {}
+        return run if isinstance(run, dict) else {}
+
+    def input_root(self) -> Path | None:
+        """The folder the records' relative paths are relative to, as run.json recorded it."""
+        value = self.read_run().get("input_root")
+        return Path(value) if isinstance(value, str) and value else None
+
+    def images(self) -> list[dict]:
+        """The ``images`` of images.json (the successfully processed images and their ids)."""
+        return _read_json(self.root / "images.json")["images"]
+
+    def evaluation(self) -> tuple[Path, dict] | None:
+        """(path, results) of the run's evaluation in OUT/evaluation, if any: the file
+        ``lumbarseg evaluate`` writes first, then any other JSON there in name order."""
+        folder = self.root / "evaluation"
+        preferred = folder / f"{RESULTS_STEM}.json"
+        paths = [preferred] + sorted(p for p in folder.glob("*.json") if p != preferred)
+        for path in paths:
+            try:
+                results = _read_json(path)
+            except (OSError, ValueError):
+                continue
+            if isinstance(results, dict):
+                return path, results
+        return None
 
 
 def coco_score(vertebra: dict) -> float:
@@ -177,14 +287,6 @@ def _listhesis_text(measurements: dict) -> str:
         if slip.get("grade"):
             parts.append(f"{level}:{slip['percent']:+.1f}%/G{slip['grade']}")
     return " ".join(parts)
-
-
-def flag_list(flags: dict) -> list[str]:
-    try:
-        from lumbarseg.postprocess.flags import flag_names
-    except ImportError:
-        return sorted(k for k, v in flags.items() if v is True)
-    return flag_names(flags)
 
 
 def _status_row(item: InputItem, status: str, reason: str, columns: Iterable[str]) -> list:
@@ -205,11 +307,11 @@ def _summary_row(item: InputItem, record: dict, columns: Iterable[str]) -> list:
         "n_vertebrae": len(record["vertebrae"]),
         "levels_found": " ".join(v["level"] for v in record["vertebrae"]),
         "missing_levels": " ".join(flags.get("missing_levels", [])),
-        "flags": " ".join(flag_list(flags)),
+        "flags": " ".join(record_flags(record)),
         "lordosis_deg": _blank(m.get("lordosis_deg")),
         "sacral_slope_deg": _blank(m.get("sacral_slope_deg")),
         "listhesis": _listhesis_text(m),
-        **{k: phi.get(k, "") for k in PHI_COLUMNS},
+        **{k: phi.get(k, "") for k in PHI_KEYWORDS},
     }
     return [values.get(c, "") for c in columns]
 

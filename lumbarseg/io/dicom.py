@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from lumbarseg.errors import InputFileError
+from lumbarseg.errors import InputFileError, one_line
 from lumbarseg.io.radiograph import Radiograph
 
 # SOP classes (or UID prefixes) that never hold a radiograph to segment.
@@ -32,6 +32,10 @@ _NON_IMAGE_SOP_PREFIXES: dict[str, str] = {
     "1.2.840.10008.5.1.4.1.1.9.": "waveform",
     "1.2.840.10008.5.1.4.1.1.67": "real-world value mapping",
 }
+# Identifiers copied only with --keep-phi (then the user asked for them in the outputs):
+# into the per-image record and, as columns, into summary.csv.
+PHI_KEYWORDS = ("PatientID", "PatientName", "StudyInstanceUID", "SeriesInstanceUID",
+                "SOPInstanceUID", "AccessionNumber", "StudyDate")
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
 
@@ -136,7 +140,7 @@ def _decode(ds: Any, path: str | Path) -> np.ndarray:
     try:
         return np.asarray(ds.pixel_array)
     except Exception as exc:  # decoders raise many types; the file is what is wrong
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = one_line(exc)
         problem = "truncated or corrupt" if syntax.is_encapsulated else "undecodable"
         raise InputFileError(path, f"{problem} pixel data ({syntax.name}): {first}") from None
 
@@ -243,10 +247,13 @@ _META_KEYWORDS = (
 )
 
 
-def read_dicom(path: str | Path, patient_secret: str | None = None) -> Radiograph:
+def read_dicom(path: str | Path, patient_secret: str | None = None, *,
+               keep_phi: bool = False) -> Radiograph:
     """Read one single-frame grayscale DICOM image; raise InputFileError with the reason if not.
 
-    With ``patient_secret``, ``meta["patient_key"]`` is the keyed pseudonym of the patient."""
+    With ``patient_secret``, ``meta["patient_key"]`` is the keyed pseudonym of the patient.
+    ``keep_phi`` also returns the patient identifiers of ``PHI_KEYWORDS`` (``Radiograph.phi``),
+    from the same read: the file is opened once."""
     import pydicom
     from pydicom.errors import InvalidDicomError
     from pydicom.pixels import apply_modality_lut
@@ -262,7 +269,8 @@ def read_dicom(path: str | Path, patient_secret: str | None = None) -> Radiograp
     except FileNotFoundError:
         raise InputFileError(path, "file not found") from None
     except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
-        raise InputFileError(path, f"unreadable DICOM file ({type(exc).__name__}: {exc})") from None
+        problem = f"unreadable DICOM file ({one_line(exc, with_type=True)})"
+        raise InputFileError(path, problem) from None
     # pydicom only warns when the file ends early (it drops the cut element): that is an error.
     ended = [w for w in caught if "end of file" in str(w.message).lower()]
     if ended:
@@ -303,4 +311,5 @@ def read_dicom(path: str | Path, patient_secret: str | None = None) -> Radiograp
         pixel_spacing_mm=spacing,
         meta=meta,
         display_range=display_range,
+        phi={k: str(ds.get(k, "") or "") for k in PHI_KEYWORDS} if keep_phi else None,
     )

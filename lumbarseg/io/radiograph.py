@@ -15,6 +15,7 @@ import numpy as np
 from lumbarseg.errors import InputFileError
 
 RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+DICOM_SUFFIXES = (".dcm", ".dicom", ".dic")
 
 
 @dataclass
@@ -31,10 +32,17 @@ class Radiograph:
     # Fixed (low, high) display range set by a DICOM VOI LUT/window; None means "use the
     # image's robust percentile range" in ``to_network_input``.
     display_range: tuple[float, float] | None = None
+    # Patient identifiers (``lumbarseg.io.dicom.PHI_KEYWORDS``), read from the same header as
+    # the pixels, only when the caller asked for them (``--keep-phi``); None otherwise.
+    phi: dict[str, str] | None = None
 
 
-def is_dicom_path(path: str | Path) -> bool:
-    """True when the file carries the DICOM preamble magic (extension is not trusted)."""
+def is_dicom_path(path: str | Path, *, trust_suffix: bool = False) -> bool:
+    """Whether a file is DICOM: the Part 10 preamble magic decides (PACS exports often name
+    files IM00001 or by UID). With ``trust_suffix`` a DICOM file name also counts, so a file
+    that claims to be DICOM but cannot be read is reported as a failure, not skipped."""
+    if trust_suffix and Path(path).suffix.lower() in DICOM_SUFFIXES:
+        return True
     try:
         with open(path, "rb") as handle:
             handle.seek(128)
@@ -57,14 +65,15 @@ def read_raster(path: str | Path) -> Radiograph:
     return Radiograph(pixels=pixels.astype(np.float32), source_path=str(path), meta={"bits": bits})
 
 
-def read_radiograph(path: str | Path, patient_secret: str | None = None) -> Radiograph:
-    """Read a DICOM or raster image file (``patient_secret``: see ``read_dicom``)."""
+def read_radiograph(path: str | Path, patient_secret: str | None = None, *,
+                    keep_phi: bool = False) -> Radiograph:
+    """Read a DICOM or raster image file (``patient_secret``, ``keep_phi``: see ``read_dicom``)."""
     if not Path(path).is_file():
         raise InputFileError(path, "file not found")
     if is_dicom_path(path):
         from lumbarseg.io.dicom import read_dicom
 
-        return read_dicom(path, patient_secret)
+        return read_dicom(path, patient_secret, keep_phi=keep_phi)
     if Path(path).suffix.lower() in RASTER_SUFFIXES:
         return read_raster(path)
     raise InputFileError(path, "neither DICOM nor a PNG/JPEG/TIFF image")

@@ -124,40 +124,7 @@ def annotate(params: PhantomParams, anatomy: Anatomy, view: View,
     instances.sort(key=lambda inst: LEVELS.index(inst["level"]))
 
     order = ["S1", *params.stack]
-    listhesis = {}
-    for level in sorted(params.listhesis):
-        lower = order[order.index(level) - 1]
-        percent = slip_percent(bodies[level].corners, bodies[lower].corners)
-        overlap = fulls[level].intersection(fulls[lower]).area if lower in fulls else 0.0
-        listhesis[level] = {"percent": _r(percent, 2), "grade": meyerding_grade(percent),
-                            "on": lower, "direction": "anterior" if percent >= 0 else "posterior",
-                            "overlap": bool(overlap > 0.5), "overlap_area_px": _r(overlap, 1)}
-
-    def endplate_angle(name: str, which: str) -> float:
-        c = bodies[name].corners
-        return angle_deg(c[0] - c[1]) if which == "sup" else angle_deg(c[3] - c[2])
-
-    lordosis = endplate_angle("L1", "sup") - endplate_angle("S1", "sup")
-    discs, vertebrae = {}, {}
-    for i, name in enumerate(order[1:], start=1):
-        lower = order[i - 1]
-        up, low = bodies[name].corners, bodies[lower].corners
-        n_low = perp((low[0] - low[1]) / np.linalg.norm(low[0] - low[1]))
-        key = f"{names[name]}-{names[lower]}" if name != "X" else f"extra-{names[lower]}"
-        discs[key] = {
-            "anterior_height_mm": _r(np.dot(up[3] - low[0], n_low), 2),
-            "posterior_height_mm": _r(np.dot(up[2] - low[1], n_low), 2),
-            "angle_deg": _r(endplate_angle(name, "inf") - endplate_angle(lower, "sup"), 2),
-            "height_loss": _r(params.disc_loss.get(name, 0.0)),
-        }
-    for name in ("L1", "L2", "L3", "L4", "L5"):
-        c = bodies[name].corners
-        vertebrae[name] = {
-            "anterior_height_mm": _r(np.linalg.norm(c[0] - c[3]), 2),
-            "posterior_height_mm": _r(np.linalg.norm(c[1] - c[2]), 2),
-            "fracture_anterior_loss": _r(params.fractures[name]) if name in params.fractures
-            else None,
-        }
+    listhesis, lordosis, discs, vertebrae = _spine_truth(params, bodies, fulls, names, order)
 
     implant_truth = []
     for rec in implants:
@@ -177,7 +144,7 @@ def annotate(params: PhantomParams, anatomy: Anatomy, view: View,
         "postop": params.postop,
         "fused_levels": list(params.implants["fused"]) if params.implants else [],
         "lordosis_deg": _r(lordosis, 2),
-        "sacral_slope_deg": _r(-endplate_angle("S1", "sup"), 2),
+        "sacral_slope_deg": _r(-_endplate_angle(bodies, "S1", "sup"), 2),
         "rotation_deg": _r(params.rotation_deg, 2),
         "pixel_spacing_mm": [view.spacing_mm, view.spacing_mm],
         "fov_cut": {"top": params.fov["top_cut"] is not None,
@@ -191,6 +158,48 @@ def annotate(params: PhantomParams, anatomy: Anatomy, view: View,
         "osteophytes": anatomy.osteophytes,
     }
     return instances, truth
+
+
+def _endplate_angle(bodies: dict, name: str, which: str) -> float:
+    c = bodies[name].corners
+    return angle_deg(c[0] - c[1]) if which == "sup" else angle_deg(c[3] - c[2])
+
+
+def _spine_truth(params: PhantomParams, bodies: dict, fulls: dict[str, Polygon],
+                 names: dict[str, str], order: list[str]) -> tuple[dict, float, dict, dict]:
+    """(listhesis, lordosis, discs, vertebrae) of the truth, from the bodies' corners."""
+    listhesis = {}
+    for level in sorted(params.listhesis):
+        lower = order[order.index(level) - 1]
+        percent = slip_percent(bodies[level].corners, bodies[lower].corners)
+        overlap = fulls[level].intersection(fulls[lower]).area if lower in fulls else 0.0
+        listhesis[level] = {"percent": _r(percent, 2), "grade": meyerding_grade(percent),
+                            "on": lower, "direction": "anterior" if percent >= 0 else "posterior",
+                            "overlap": bool(overlap > 0.5), "overlap_area_px": _r(overlap, 1)}
+
+    lordosis = _endplate_angle(bodies, "L1", "sup") - _endplate_angle(bodies, "S1", "sup")
+    discs, vertebrae = {}, {}
+    for i, name in enumerate(order[1:], start=1):
+        lower = order[i - 1]
+        up, low = bodies[name].corners, bodies[lower].corners
+        n_low = perp((low[0] - low[1]) / np.linalg.norm(low[0] - low[1]))
+        key = f"{names[name]}-{names[lower]}" if name != "X" else f"extra-{names[lower]}"
+        discs[key] = {
+            "anterior_height_mm": _r(np.dot(up[3] - low[0], n_low), 2),
+            "posterior_height_mm": _r(np.dot(up[2] - low[1], n_low), 2),
+            "angle_deg": _r(_endplate_angle(bodies, name, "inf")
+                            - _endplate_angle(bodies, lower, "sup"), 2),
+            "height_loss": _r(params.disc_loss.get(name, 0.0)),
+        }
+    for name in ("L1", "L2", "L3", "L4", "L5"):
+        c = bodies[name].corners
+        vertebrae[name] = {
+            "anterior_height_mm": _r(np.linalg.norm(c[0] - c[3]), 2),
+            "posterior_height_mm": _r(np.linalg.norm(c[1] - c[2]), 2),
+            "fracture_anterior_loss": _r(params.fractures[name]) if name in params.fractures
+            else None,
+        }
+    return listhesis, lordosis, discs, vertebrae
 
 
 def _bbox(parts: list[Polygon]) -> list[float]:

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lumbarseg.levels import EXTENDED_LEVELS as EXT_LEVELS
 from lumbarseg.postprocess.config import LabellerConfig
 
-EXT_LEVELS: tuple[str, ...] = ("T11", "T12", "L1", "L2", "L3", "L4", "L5", "L6", "S1")
 T11, T12, L5, L6, S1 = 0, 1, 6, 7, 8
 NEG = -1e9
 

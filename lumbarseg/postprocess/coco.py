@@ -8,26 +8,18 @@ optional per-result ``class_scores`` list (6 L1..S1 probabilities) is used as gi
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from lumbarseg.errors import InputFileError
+from lumbarseg.evaluation.structures import pixel_spacing_of
+from lumbarseg.io.jsonfile import load_json
 from lumbarseg.levels import LEVELS, normalize_level
 from lumbarseg.postprocess.api import label_vertebrae
 from lumbarseg.postprocess.candidates import Candidate
 from lumbarseg.postprocess.config import LabellerConfig
-
-
-def read_json(path: Path, what: str):
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputFileError(path, f"{what} file not found") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputFileError(path, f"{what} is not valid JSON ({exc.__class__.__name__})") from None
 
 
 def _category_levels(images_json: dict, results: list[dict]) -> dict[int, int | None]:
@@ -73,22 +65,15 @@ def _candidate(result: dict, height: int, width: int, level: int | None, path: P
                      class_id=level)
 
 
-def _spacing(image: dict):
-    spacing = image.get("pixel_spacing_mm")
-    if spacing is None:
-        spacing = (image.get("lumbarseg_truth") or {}).get("pixel_spacing_mm")
-    return spacing
-
-
 def label_coco(predictions: Path, images: Path, image_root: Path | None = None,
                config: LabellerConfig | None = None) -> tuple[list[dict], dict]:
     """(labelled COCO results, sidecar) for a COCO results file and its images/GT file."""
-    results = read_json(predictions, "predictions")
+    results = load_json(predictions, "predictions file")
     if isinstance(results, dict) and "annotations" in results:
         results = results["annotations"]
     if not isinstance(results, list):
         raise InputFileError(predictions, "expected a COCO results list")
-    images_json = read_json(images, "images")
+    images_json = load_json(images, "images file")
     if not isinstance(images_json, dict) or not isinstance(images_json.get("images"), list):
         raise InputFileError(images, "expected a COCO file with an 'images' list")
     image_info = {img["id"]: img for img in images_json["images"] if "id" in img}
@@ -108,8 +93,8 @@ def label_coco(predictions: Path, images: Path, image_root: Path | None = None,
         pixels = None
         if image_root is not None and info.get("file_name"):
             pixels = _read_pixels(image_root / info["file_name"], sidecar)
-        res = label_vertebrae(cands, image=pixels, pixel_spacing_mm=_spacing(info), config=config,
-                              image_shape=(h, w) if h and w else None)
+        res = label_vertebrae(cands, image=pixels, pixel_spacing_mm=pixel_spacing_of(info),
+                              config=config, image_shape=(h, w) if h and w else None)
         for v in res.vertebrae:
             if v.category_id is None:
                 continue  # T12/L6: no COCO category; kept in the sidecar

@@ -13,10 +13,10 @@ import math
 
 import numpy as np
 
-from lumbarseg.levels import LEVELS
+from lumbarseg.levels import EXTENDED_LEVELS, LEVELS
 from lumbarseg.postprocess.endplates import Endplate
 
-ORDER = ("T12", "L1", "L2", "L3", "L4", "L5", "L6", "S1")
+ORDER = EXTENDED_LEVELS[1:]  # T12..S1: T11 is never emitted
 
 
 MAX_DISC_ANGLE_DEG = 45.0

@@ -23,16 +23,10 @@ from urllib.parse import quote
 import cv2
 
 from lumbarseg import __version__
-from lumbarseg.export.run_folder import (
-    iter_records,
-    path_reasons,
-    read_evaluation,
-    read_input_root,
-    read_run,
-    record_flags,
-)
+from lumbarseg.errors import one_line
+from lumbarseg.inference.writers import OutputFolder, record_flags
 from lumbarseg.io.atomic import write_text_atomic
-from lumbarseg.levels import EXTRA_LEVELS, LEVELS
+from lumbarseg.levels import EXTENDED_LEVELS
 from lumbarseg.report.assets import CSS, JS
 from lumbarseg.report.thumbnails import (
     draw_record_overlay,
@@ -46,7 +40,7 @@ SEGMENT_PAIRS = ("L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1")
 _NUM_CLASS = ' class="num"'
 # Cell classes of columns whose alignment is not simply "numbers right, text left".
 _CELL_CLASSES = {"image": "path", "levels": "nowrap", "flags": "", "listhesis": "num nowrap"}
-_LEVEL_SUFFIX = re.compile(r"^(.*)-(" + "|".join((*LEVELS, *EXTRA_LEVELS)) + r")$")
+_LEVEL_SUFFIX = re.compile(r"^(.*)-(" + "|".join(EXTENDED_LEVELS) + r")$")
 
 
 def esc(value: Any) -> str:
@@ -186,12 +180,12 @@ def _row_from_record(record: dict, sidecar: Path) -> Row:
 
 
 def _make_gallery_images(
-    row: Row, record: dict, run_dir: Path, out: Path, input_root: Path | None
+    row: Row, record: dict, folder: OutputFolder, out: Path, input_root: Path | None
 ) -> None:
     """Thumbnail (and full overlay when the run has none) of one image; problems noted."""
     name = safe_name(row.key)
     thumb_path = out / "thumbs" / f"{name}.jpg"
-    run_overlay = run_dir / "overlays" / f"{row.key}.png"
+    run_overlay = folder.overlay_path(row.key)
     try:
         image = cv2.imread(str(run_overlay), cv2.IMREAD_COLOR) if run_overlay.is_file() else None
         if image is not None:
@@ -203,7 +197,7 @@ def _make_gallery_images(
         write_jpeg(thumb_path, thumbnail(image))
         row.thumb = url(f"thumbs/{name}.jpg")
     except Exception as exc:  # a broken image must not lose the whole report
-        row.problems.append(f"no overlay: {' '.join(str(exc).split())}")
+        row.problems.append(f"no overlay: {one_line(exc)}")
 
 
 def _gallery(rows: list[Row]) -> str:
@@ -298,8 +292,7 @@ def _evaluation(results: Mapping[str, Any], source: str) -> str:
                 f'<th class="num">value</th></tr></thead><tbody>{rows}</tbody></table>'
             )
         if per_level:
-            levels = [lv for lv in (*LEVELS, *EXTRA_LEVELS)
-                      if any(lv in v for v in per_level.values())]
+            levels = [lv for lv in EXTENDED_LEVELS if any(lv in v for v in per_level.values())]
             head = "".join(f'<th class="num">{esc(lv)}</th>' for lv in levels)
             rows = "".join(
                 f"<tr><td>{esc(metric)}</td>"
@@ -340,8 +333,8 @@ def render(
     evaluation: tuple[Path, dict] | None,
     title: str,
 ) -> str:
-    failures = path_reasons(run.get("failures"))
-    skipped = path_reasons(run.get("skipped"))
+    failures = list(run.get("failures") or [])
+    skipped = list(run.get("skipped") or [])
     flagged = sum(1 for r in rows if r.flags)
     stats = (
         _stat(len(rows), "images")
@@ -389,20 +382,21 @@ def build_report(
     not hold every mask in memory.
     """
     run_dir = Path(run_dir)
+    folder = OutputFolder(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir / "report"
-    root = Path(input_root) if input_root is not None else read_input_root(run_dir)
+    root = Path(input_root) if input_root is not None else folder.input_root()
     rows: list[Row] = []
     broken: list[dict] = []
-    for sidecar, record, problem in iter_records(run_dir):
+    for sidecar, record, problem in folder.records():
         if record is None:
             broken.append({"path": str(sidecar), "reason": problem})
             continue
         row = _row_from_record(record, sidecar)
-        _make_gallery_images(row, record, run_dir, out, root)
+        _make_gallery_images(row, record, folder, out, root)
         rows.append(row)
-    run = dict(read_run(run_dir))
+    run = folder.read_run()
     if broken:
-        run["failures"] = path_reasons(run.get("failures")) + broken
+        run["failures"] = list(run.get("failures") or []) + broken
     index = out / "index.html"
-    write_text_atomic(index, render(rows, run, read_evaluation(run_dir), title))
+    write_text_atomic(index, render(rows, run, folder.evaluation(), title))
     return index

@@ -38,8 +38,7 @@ def test_top_level_help_describes_the_tool(capsys):
 
 
 def test_infer_keep_phi_help_names_every_copied_tag():
-    from lumbarseg.inference.dataset import PHI_KEYWORDS
-    from lumbarseg.inference.writers import PHI_COLUMNS
+    from lumbarseg.io.dicom import PHI_KEYWORDS
 
     text = " ".join(_help(_subparsers()["infer"], "--keep-phi").split())
     uids = {"StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"}
@@ -47,7 +46,7 @@ def test_infer_keep_phi_help_names_every_copied_tag():
         spelled = keyword if keyword not in uids else keyword.replace("InstanceUID", "")
         assert spelled in text, keyword
     assert "summary.csv" in text and "per_image" in text
-    assert set(PHI_COLUMNS) == {"PatientID"} | uids  # "PatientID and the three UIDs"
+    assert "summary.csv columns" in text
 
 
 def test_label_workers_help_matches_the_default():

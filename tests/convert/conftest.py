@@ -1,17 +1,9 @@
-import importlib.util
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 
 from lumbarseg.levels import LEVELS
-
-_spec = importlib.util.spec_from_file_location(
-    "lumbarseg_test_dicom_factory", Path(__file__).parent.parent / "io" / "dicom_factory.py"
-)
-dicom_factory = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(dicom_factory)
+from tests.helpers import dicom_factory
 
 WIDTH, HEIGHT = 160, 240
 

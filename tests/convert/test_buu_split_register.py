@@ -15,17 +15,20 @@ from lumbarseg.data.convert.pipeline import convert_dataset
 from lumbarseg.data.convert.records import ConvertOptions
 from lumbarseg.data.convert.split import split_by_patient
 from lumbarseg.levels import LEVELS
-
-BUU = Path(__file__).resolve().parents[3] / "shared" / "data" / "buu-lspine-sample"
+from tests.helpers.shared_data import require_shared_data
 
 
 @pytest.fixture
-def buu_images(tmp_path):
-    if not BUU.is_dir():
-        pytest.skip(f"BUU-LSPINE sample not present at {BUU} (it is not part of the repo)")
+def buu():
+    """The BUU-LSPINE sample (skipped when absent; a failure under CI)."""
+    return require_shared_data("buu-lspine-sample")
+
+
+@pytest.fixture
+def buu_images(tmp_path, buu):
     folder = tmp_path / "buu_images"
     folder.mkdir()
-    csvs = sorted(BUU.glob("*.csv"))
+    csvs = sorted(buu.glob("*.csv"))
     for path in csvs:
         values = parse_csv(path)
         width = int(np.ceil(values[:, [0, 2]].max() * 1.2)) + 10
@@ -34,7 +37,7 @@ def buu_images(tmp_path):
     return folder, csvs
 
 
-def test_buu_sample_converts_with_endplate_quadrilaterals(tmp_path, buu_images):
+def test_buu_sample_converts_with_endplate_quadrilaterals(tmp_path, buu, buu_images):
     images, csvs = buu_images
     out = tmp_path / "out"
     code = main(
@@ -42,7 +45,7 @@ def test_buu_sample_converts_with_endplate_quadrilaterals(tmp_path, buu_images):
             "convert",
             "--from",
             "buu",
-            str(BUU),
+            str(buu),
             "--images",
             str(images),
             "--out",
@@ -78,10 +81,8 @@ def test_buu_sample_converts_with_endplate_quadrilaterals(tmp_path, buu_images):
     assert (flagged > 0) == (total > 0)
 
 
-def test_buu_geometry_only_and_broken_csv(tmp_path):
-    if not BUU.is_dir():
-        pytest.skip(f"BUU-LSPINE sample not present at {BUU}")
-    first = sorted(BUU.glob("*.csv"))[0]
+def test_buu_geometry_only_and_broken_csv(tmp_path, buu):
+    first = sorted(buu.glob("*.csv"))[0]
     short = tmp_path / "0999-M-050Y1.csv"
     short.write_text("\n".join(first.read_text().splitlines()[:9]))
     words = tmp_path / "0998-M-050Y1.csv"

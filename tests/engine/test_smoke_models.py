@@ -48,8 +48,8 @@ def test_every_config_builds(config):
     assert sum(p.numel() for p in model.parameters()) > 0
     if cfg.MODEL.META_ARCHITECTURE == "GeneralizedRCNN":
         assert model.roi_heads.num_classes == NUM_LEVELS
-    else:
-        assert cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES == NUM_LEVELS + 1
+    else:  # background + one class per level, in the built head's last layer
+        assert model.sem_seg_head.predictor.out_channels == NUM_LEVELS + 1
 
 
 @pytest.mark.parametrize("config", CPU_INSTANCE_CONFIGS)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from detectron2.engine import default_argument_parser
 
-from tests.conftest import write_tiny_coco
+from tests.helpers.spine import write_tiny_coco
 
 ROOT = Path(__file__).resolve().parents[2]
 

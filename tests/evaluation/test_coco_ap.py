@@ -12,8 +12,7 @@ from lumbarseg.evaluation.structures import (
     predictions_from_coco_results,
 )
 from lumbarseg.levels import LEVELS
-
-from .conftest import spine_coco
+from tests.helpers.coco import spine_coco
 
 CAT_TO_LEVEL = {i + 1: i for i in range(6)}
 

@@ -20,8 +20,7 @@ from lumbarseg.evaluation.evaluator import PREDICTIONS_FILE
 from lumbarseg.evaluation.label_maps import ground_truth_label_map
 from lumbarseg.evaluation.offline import load_coco_ground_truth
 from lumbarseg.evaluation.report import RESULTS_STEM
-
-from .conftest import noisy_predictions, spine_coco
+from tests.helpers.coco import noisy_predictions, spine_coco
 
 
 def _same(a, b):
@@ -145,7 +144,7 @@ def test_cli_bad_prediction_file_is_one_line(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "pred.json" in err and "999" in err
     bad.write_text("{not json")
     assert main(["evaluate", "--predictions", str(bad), "--gt", str(gt_path)]) == 2
-    assert "not valid JSON" in capsys.readouterr().err
+    assert "pred.json: invalid JSON (line 1" in capsys.readouterr().err
 
 
 class _ReplayModel(torch.nn.Module):

@@ -14,9 +14,9 @@ from pycocotools.cocoeval import COCOeval
 
 from lumbarseg.cli import main
 from lumbarseg.inference.discovery import discover, image_key, parse_shard, shard
+from lumbarseg.io.dicom import PHI_KEYWORDS
 from lumbarseg.levels import COCO_CATEGORIES
-
-from .conftest import CPU_CONFIG, OPTS, PHI, gt_coco, make_input_folder
+from tests.helpers.infer_inputs import CPU_CONFIG, OPTS, PHI, gt_coco, make_input_folder
 
 FINAL_FILES = ("predictions.json", "images.json", "summary.csv")
 
@@ -174,9 +174,18 @@ def test_keep_phi_adds_identifiers_only_when_asked(input_folder, tiny_weights, t
     # Labelling in a separate process (the CUDA default) also carries the identifiers through.
     infer(tiny_weights, input_folder["root"], out, "--workers", "0", "--keep-phi",
           "--label-workers", "1")
-    assert PHI["PatientID"] in (out / "summary.csv").read_text()
-    record = json.loads(next((out / "per_image").glob("*.json")).read_text())
-    assert "phi" in record or record["source"]["format"] == "raster"
+    header, *rows = (out / "summary.csv").read_text().splitlines()
+    assert header.split(",")[-len(PHI_KEYWORDS):] == list(PHI_KEYWORDS)
+    assert sum(PHI["PatientID"] in row for row in rows) == 5  # the five good DICOMs
+    records = [json.loads(p.read_text()) for p in (out / "per_image").glob("*.json")]
+    dicoms = [r for r in records if r["source"]["format"] == "dicom"]
+    rasters = [r for r in records if r["source"]["format"] == "raster"]
+    assert len(dicoms) == 5 and len(rasters) == 1
+    for record in dicoms:
+        assert sorted(record["phi"]) == sorted(PHI_KEYWORDS)
+        assert record["phi"]["PatientID"] == PHI["PatientID"]
+        assert record["phi"]["PatientName"] == PHI["PatientName"]
+    assert "phi" not in rasters[0]
 
 
 def test_single_file_input_is_relative_to_its_folder(input_folder, tiny_weights, tmp_path):

@@ -36,7 +36,7 @@ def _vertebrae(levels: list[str], rng: np.random.Generator) -> list[dict]:
 def _record(key: str, rel: str, levels: list[str], flags, lordosis, slip, rng) -> dict:
     return {
         "image_key": key, "image_id": 1, "relative_path": rel, "height": H, "width": W,
-        "pixel_spacing_mm": [0.2, 0.2], "vertebrae": _vertebrae(levels, rng), "rejected": False,
+        "pixel_spacing_mm": [0.2, 0.2], "vertebrae": _vertebrae(levels, rng), "rejected": [],
         "flags": flags,
         "measurements": {
             "lordosis_deg": lordosis, "sacral_slope_deg": None if lordosis is None else 30.5,
@@ -55,12 +55,14 @@ def run_dir(tmp_path: Path) -> Path:
     root.mkdir()
     all_levels = ["L1", "L2", "L3", "L4", "L5", "S1"]
     records = [
-        _record("k_a", "a_clean.dcm", all_levels, [], 48.0, 1.0, rng),
+        _record("k_a", "a_clean.dcm", all_levels, {}, 48.0, 1.0, rng),
         _record("k_b", "b_cut.dcm", all_levels[2:], {"missing_levels": ["L1", "L2"],
                 "fov_cut_top": True}, None, 2.0, rng),
-        _record("k_c", "c_clean.png", all_levels, [], 61.5, 3.0, rng),
-        _record("k_d", EVIL, all_levels, ["implants_present", "<b>bold</b>"], 35.25, 22.0, rng),
-        _record("k_e", "e_clean.dcm", all_levels, [], 52.0, 0.5, rng),
+        _record("k_c", "c_clean.png", all_levels, {}, 61.5, 3.0, rng),
+        # flag text from the record reaches the page: a level name that is markup
+        _record("k_d", EVIL, all_levels, {"implants_present": True,
+                "missing_levels": ["<b>bold</b>"]}, 35.25, 22.0, rng),
+        _record("k_e", "e_clean.dcm", all_levels, {}, 52.0, 0.5, rng),
     ]
     for record in records:
         (run / "per_image" / f"{record['image_key']}.json").write_text(json.dumps(record))
@@ -132,7 +134,7 @@ def test_report_html_is_escaped_and_self_contained(run_dir):
     index = build_report(run_dir)
     text = index.read_text(encoding="utf-8")
     assert "<script>window.PWNED" not in text and "&lt;script&gt;window.PWNED" in text
-    assert "<b>bold</b>" not in text
+    assert "<b>bold</b>" not in text and "missing &lt;b&gt;bold&lt;/b&gt;" in text
     assert "http://" not in text and "https://" not in text  # no CDN, no network
     reader = _DomReader()
     reader.feed(text)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from lumbarseg.errors import InputFileError
+from lumbarseg.io.jsonfile import load_json  # noqa: F401  (the readers import it from here)
 
 
 @dataclass
@@ -137,21 +138,6 @@ def read_each(
             yield read_one(path)
         except InputFileError as exc:
             yield exc
-
-
-def load_json(path: Path) -> object:
-    """Parse a JSON file or raise a one-line InputFileError saying where it is broken."""
-    import json
-
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except json.JSONDecodeError as exc:
-        raise InputFileError(path, f"invalid JSON (line {exc.lineno}: {exc.msg})") from None
-    except UnicodeDecodeError:
-        raise InputFileError(path, "not a UTF-8 text file") from None
-    except OSError as exc:
-        raise InputFileError(path, f"unreadable ({exc.strerror})") from None
 
 
 def rectangle(x0: float, y0: float, x1: float, y1: float) -> list[float]:
