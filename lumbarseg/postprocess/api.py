@@ -12,7 +12,7 @@ from lumbarseg.postprocess.config import LabellerConfig
 from lumbarseg.postprocess.endplates import Endplate, endplates
 from lumbarseg.postprocess.facing import infer_facing
 from lumbarseg.postprocess.filtering import filter_candidates
-from lumbarseg.postprocess.flags import build_flags
+from lumbarseg.postprocess.flags import ColumnSummary, build_flags
 from lumbarseg.postprocess.geometry import Shape, shape_of
 from lumbarseg.postprocess.measurements import measure
 from lumbarseg.postprocess.ordering import column_axis, off_column, order_along, tangents
@@ -36,62 +36,70 @@ def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None
     shapes = [shape_of(c) for c in candidates]
     alive, rejected = filter_candidates(candidates, shapes, image, image_shape, config)
     alive, rejected = _drop_off_column(alive, rejected, shapes, config)
-
-    body_shapes = [shapes[i] for i in alive]
+    column = ColumnSummary()
     vertebrae: list[LabelledVertebra] = []
     measurements: dict = {}
-    levels, spans, confs = [], [], []
-    orientation_conf, facing, facing_conf = 1.0, "left", 0.5
-    near_top = near_bottom = None
-    transitional = False
     if alive:
-        cents = np.array([s.centroid for s in body_shapes])
-        down = column_axis(cents, body_shapes)
-        order = order_along(cents, down)
-        ordered = [alive[k] for k in order]
-        evidence = _evidence([shapes[i] for i in ordered], [candidates[i] for i in ordered],
-                             down, config)
-        edges = (False, False)
-        if image_shape is not None:
-            margin = 0.8 * float(np.median([e.height for e in evidence]))
-            edges = (_near_border(shapes[ordered[0]], -down, image_shape, margin),
-                     _near_border(shapes[ordered[-1]], down, image_shape, margin))
-        result = assign_levels(evidence, down, config, *edges)
-        orientation_conf = result.orientation_confidence
-        for pos in result.skipped:
-            rejected[ordered[pos]] = "not_in_column"
-        kept = [ordered[p] for p in result.positions]  # cranial -> caudal
-        kept_ev = [evidence[p] for p in result.positions]
-        rows = zip(kept, result.levels, result.confidences, kept_ev, strict=True)
-        for idx, lvl, conf, ev in rows:
-            name = EXT_LEVELS[lvl]
-            span = [EXT_LEVELS[lvl + k] for k in range(ev.span)]
-            levels.append(name)
-            spans.append(span)
-            confs.append(conf)
-            cand = candidates[idx]
-            vertebrae.append(LabelledVertebra(
-                index=idx, level=name, confidence=conf, score=cand.score,
-                box=[float(v) for v in (cand.box if cand.box is not None else shapes[idx].box)],
-                mask=cand.mask, polygon=shapes[idx].outline.round(2).tolist(),
-                spans=span if len(span) > 1 else []))
-        kept_shapes = [shapes[i] for i in kept]
-        caudal = down if not result.reversed else -down
-        plates, facing, facing_conf = _endplates_and_facing(kept_shapes, levels, caudal)
-        measurements = measure(plates, facing, pixel_spacing_mm, config.meyerding_min_percent)
-        transitional = _transitional(levels, kept_shapes, kept_ev)
+        vertebrae, kept_shapes, kept_ev, caudal = _label_column(
+            candidates, shapes, alive, rejected, image_shape, config, column)
+        plates, column.facing, column.facing_confidence = _endplates_and_facing(
+            kept_shapes, column.levels, caudal)
+        measurements = measure(plates, column.facing, pixel_spacing_mm,
+                               config.meyerding_min_percent)
+        column.transitional = _transitional(column.levels, kept_shapes, kept_ev)
         if image_shape is not None and kept_shapes:
             unit = max(np.median([e.height for e in kept_ev]), 1.0)
-            near_top = _near_border(kept_shapes[0], -caudal, image_shape, 1.5 * unit)
-            near_bottom = _near_border(kept_shapes[-1], caudal, image_shape, 1.5 * unit)
-    anchor = ("S1" if "S1" in levels else
-              "class_scores" if any(c.class_scores is not None or c.class_id is not None
-                                    for c in candidates) else "none")
-    flags = build_flags(levels, spans, confs, list(rejected.values()), near_top, near_bottom,
-                        transitional, facing, facing_conf, orientation_conf, anchor,
-                        config.low_confidence)
+            column.near_top = _near_border(kept_shapes[0], -caudal, image_shape, 1.5 * unit)
+            column.near_bottom = _near_border(kept_shapes[-1], caudal, image_shape, 1.5 * unit)
+    column.anchor = ("S1" if "S1" in column.levels else
+                     "class_scores" if any(c.class_scores is not None or c.class_id is not None
+                                           for c in candidates) else "none")
+    column.rejected_reasons = list(rejected.values())
+    flags = build_flags(column, config.low_confidence)
     rejections = [Rejection(i, r) for i, r in sorted(rejected.items())]
     return LabellingResult(vertebrae, rejections, flags, measurements)
+
+
+def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[int],
+                  rejected: dict[int, str], image_shape, config: LabellerConfig,
+                  column: ColumnSummary):
+    """Order the surviving bodies, assign levels (filling ``column``'s per-body lists).
+
+    Returns (vertebrae, kept shapes, kept evidence, caudal unit vector).
+    """
+    body_shapes = [shapes[i] for i in alive]
+    cents = np.array([s.centroid for s in body_shapes])
+    down = column_axis(cents, body_shapes)
+    ordered = [alive[k] for k in order_along(cents, down)]
+    evidence = _evidence([shapes[i] for i in ordered], [candidates[i] for i in ordered],
+                         down, config)
+    edges = (False, False)
+    if image_shape is not None:
+        margin = 0.8 * float(np.median([e.height for e in evidence]))
+        edges = (_near_border(shapes[ordered[0]], -down, image_shape, margin),
+                 _near_border(shapes[ordered[-1]], down, image_shape, margin))
+    result = assign_levels(evidence, down, config, *edges)
+    column.orientation_confidence = result.orientation_confidence
+    for pos in result.skipped:
+        rejected[ordered[pos]] = "not_in_column"
+    kept = [ordered[p] for p in result.positions]  # cranial -> caudal
+    kept_ev = [evidence[p] for p in result.positions]
+    vertebrae = []
+    rows = zip(kept, result.levels, result.confidences, kept_ev, strict=True)
+    for idx, lvl, conf, ev in rows:
+        name = EXT_LEVELS[lvl]
+        span = [EXT_LEVELS[lvl + k] for k in range(ev.span)]
+        column.levels.append(name)
+        column.spans.append(span)
+        column.confidences.append(conf)
+        cand = candidates[idx]
+        vertebrae.append(LabelledVertebra(
+            index=idx, level=name, confidence=conf, score=cand.score,
+            box=[float(v) for v in (cand.box if cand.box is not None else shapes[idx].box)],
+            mask=cand.mask, polygon=shapes[idx].outline.round(2).tolist(),
+            spans=span if len(span) > 1 else []))
+    caudal = down if not result.reversed else -down
+    return vertebrae, [shapes[i] for i in kept], kept_ev, caudal
 
 
 def _drop_off_column(alive, rejected, shapes, config):
