@@ -30,7 +30,8 @@ class BodyEvidence:
     height: float  # extent along the column
     vertebra_prob: float  # belief that it is a vertebral body at all
     class_probs: np.ndarray | None  # (6,) L1..S1, or None for a single-class detector
-    s1_prob: float  # belief from shape alone that it is S1 (only used at the caudal end)
+    s1_llr: float  # shape evidence (log-likelihood ratio) for S1 vs lumbar, caudal = later
+    s1_llr_reversed: float = 0.0  # the same with the caudal end first in the list
     span: int = 1  # 2 for a fused block holding two bodies
 
 
@@ -44,6 +45,7 @@ class Assignment:
     reversed: bool  # True when the caudal end is the first body passed in
     orientation_confidence: float
     skipped: list[int]
+    unit: float = 0.0  # expected centroid spacing of adjacent bodies (px)
 
 
 def _log(x: float) -> float:
@@ -58,15 +60,14 @@ def _extended_class_probs(p: np.ndarray) -> np.ndarray:
     return np.array([t11, t12, *p[:5], l6, s1])
 
 
-def _emissions(body: BodyEvidence, config: LabellerConfig) -> np.ndarray:
+def _emissions(body: BodyEvidence, config: LabellerConfig, reversed_: bool = False) -> np.ndarray:
     ll = np.zeros(len(EXT_LEVELS))
     if body.class_probs is not None:
         p = np.clip(np.asarray(body.class_probs, float), 0, None)
         p = p / max(p.sum(), 1e-9) * 0.96 + 0.04 / 6
         ll += config.class_score_weight * np.clip(np.log(_extended_class_probs(p) * 6), -6.0, 3.0)
-    s1 = float(np.clip(body.s1_prob, 0.15, 0.85))
-    ll += config.shape_weight * np.where(np.arange(len(EXT_LEVELS)) == S1,
-                                         np.log(s1 / 0.5), np.log((1 - s1) / 0.5))
+    llr = body.s1_llr_reversed if reversed_ else body.s1_llr
+    ll[S1] += config.shape_weight * llr
     if body.span == 2:
         ll[L5:] = NEG  # a fused block's top is T11..L4 (the block ends at L5 at the latest)
     return ll
@@ -97,17 +98,17 @@ def _priors(config: LabellerConfig, cut_start: bool = False,
         start, end = _priors(config)
         return (np.log(_FIRST_LEVEL_AFTER_TOP_CUT) if cut_start else start,
                 np.log(_LAST_LEVEL_BEFORE_BOTTOM_CUT) if cut_end else end)
-    cut, t12 = config.cut_prior, config.t12_prior
+    top, bottom, t12 = config.top_cut_prior, config.bottom_cut_prior, config.t12_prior
     t11 = t12 / 4
-    # Uncut top: a lumbar film starts at L1, or shows T12 (less often T11) above it; a top
-    # below L1 means the detector missed bodies (``cut`` share, mostly just L1).
-    first = _per_level({"T11": t11, "T12": t12, "L1": 1 - t12 - t11 - cut, "L2": cut * 0.6,
-                        "L3": cut * 0.2, "L4": cut * 0.1, "L5": cut * 0.1, "S1": cut * 0.05})
-    # Uncut bottom: a lumbar film is centred low, so the column ends at the sacrum; ending
-    # higher means S1 (or more) was missed, L5 likeliest; an L6 is rarer still.
-    last = _per_level({"T11": 1e-3, "T12": 1e-3, "L1": cut * 0.1, "L2": cut * 0.1,
-                       "L3": cut * 0.15, "L4": cut * 0.35, "L5": cut,
-                       "L6": config.transitional_prior * 0.1, "S1": 1 - cut})
+    # Uncut top (weak evidence): a lumbar film starts at L1, or shows T12 (less often T11)
+    # above it; a top below L1 means the detector missed bodies (``top`` share, mostly L1).
+    first = _per_level({"T11": t11, "T12": t12, "L1": 1 - t12 - t11 - top, "L2": top * 0.6,
+                        "L3": top * 0.2, "L4": top * 0.1, "L5": top * 0.1, "S1": top * 0.05})
+    # Uncut bottom (strong evidence): a lumbar film is centred low, so the column ends at the
+    # sacrum; ending higher means S1 (or more) was missed, L5 likeliest; an L6 is rarer still.
+    last = _per_level({"T11": 1e-3, "T12": 1e-3, "L1": bottom * 0.1, "L2": bottom * 0.1,
+                       "L3": bottom * 0.15, "L4": bottom * 0.35, "L5": bottom,
+                       "L6": config.transitional_prior * 0.1, "S1": 1 - bottom})
     return np.log(first), np.log(last)
 
 
@@ -160,13 +161,13 @@ def _lse(x: np.ndarray, axis=None) -> np.ndarray:
 
 
 def _run(bodies: list[BodyEvidence], unit: float, config: LabellerConfig,
-         cut_start: bool = False, cut_end: bool = False):
+         cut_start: bool = False, cut_end: bool = False, reversed_: bool = False):
     """Forward-backward and Viterbi for bodies ordered cranial -> caudal."""
     n = len(bodies)
     start, end = _priors(config, cut_start, cut_end)
     is_body = np.array([np.clip(b.vertebra_prob, 1e-3, 1 - 1e-3) for b in bodies])
     # log-score of keeping body i at each level, and of skipping bodies 0..i-1 (cumulative)
-    keep = np.stack([np.log(p) + _emissions(b, config)
+    keep = np.stack([np.log(p) + _emissions(b, config, reversed_)
                      for p, b in zip(is_body, bodies, strict=False)])
     skip_prefix = np.concatenate([[0.0], np.cumsum(np.log(1 - is_body))])
     trans = {}
@@ -196,17 +197,22 @@ def _run(bodies: list[BodyEvidence], unit: float, config: LabellerConfig,
             row.append(None if j < 0 else (j, int(np.argmax(best_path[j] + trans[j, i][:, b]))))
         back.append(row)
     tail = np.array([skip_prefix[n] - skip_prefix[i + 1] for i in range(n)])
-    finals = alpha + end[None, :] + tail[:, None]
+    # Ending the column at S1 while skipping bodies below it: nothing vertebra-like lies
+    # below the sacrum in the column, so each such skip costs extra (a body below that was
+    # skipped is likelier the real S1, counted wrongly).
+    below = np.arange(n)[::-1].astype(float)  # bodies after position i
+    ending = end[None, :] + tail[:, None] - config.skip_below_s1 * below[:, None] * _INTO_S1
+    finals = alpha + ending
     log_z = _lse(finals)
     beta = np.zeros_like(alpha)
     for i in range(n - 1, -1, -1):
-        terms = [end + tail[i]]
+        terms = [ending[i]]
         for k in range(i + 1, n):
             skipped = skip_prefix[k] - skip_prefix[i + 1]
             terms.append(_lse(trans[i, k] + (keep[k] + beta[k])[None, :], axis=1) + skipped)
         beta[i] = _lse(np.stack(terms), axis=0)
     marginals = np.exp(np.clip(alpha + beta - log_z, -700, 0))
-    best_final = best_path + end[None, :] + tail[:, None]
+    best_final = best_path + ending
     i, b = np.unravel_index(int(np.argmax(best_final)), best_final.shape)
     path = []
     state: tuple[int, int] | None = (int(i), int(b))
@@ -247,7 +253,7 @@ def assign_levels(bodies: list[BodyEvidence], down: np.ndarray, config: Labeller
     prior_fwd = -np.logaddexp(0.0, -8.0 * cos)
     prior_rev = -np.logaddexp(0.0, 8.0 * cos)
     log_z_fwd, path_f, marg_f = _run(bodies, unit, config, edge_first, edge_last)
-    log_z_rev, path_r, marg_r = _run(bodies[::-1], unit, config, edge_last, edge_first)
+    log_z_rev, path_r, marg_r = _run(bodies[::-1], unit, config, edge_last, edge_first, True)
     score_f, score_r = log_z_fwd + prior_fwd, log_z_rev + prior_rev
     p_f = float(1.0 / (1.0 + np.exp(np.clip(score_r - score_f, -700, 700))))
     if p_f >= 0.5:
@@ -259,4 +265,4 @@ def assign_levels(bodies: list[BodyEvidence], down: np.ndarray, config: Labeller
     levels = [b for _, b in path]
     conf = [float(marg[i, b]) * p for i, b in path]
     skipped = [k for k in range(n) if k not in positions]
-    return Assignment(positions, levels, conf, rev, p, skipped)
+    return Assignment(positions, levels, conf, rev, p, skipped, unit)
