@@ -10,13 +10,9 @@ import pytest
 
 from lumbarseg.postprocess import Candidate, candidates_from_instances, label_vertebrae
 
-FILES = bc.buu_files()
-needs_buu = pytest.mark.skipif(not FILES, reason=f"BUU sample not found at {bc.BUU_DIR}")
 
-
-@needs_buu
-def test_body_shaped_metal_is_rejected_when_the_image_is_given():
-    case = bc.load_case(FILES[3])
+def test_body_shaped_metal_is_rejected_when_the_image_is_given(buu_files):
+    case = bc.load_case(buu_files[3])
     h, w = case.size
     image = np.full((h, w), 0.3, np.float32)
     masks = bc.masks_of(case)
@@ -35,9 +31,8 @@ def test_body_shaped_metal_is_rejected_when_the_image_is_given():
     assert [v.level for v in res.vertebrae] == ["L1", "L2", "L3", "L4", "L5", "S1"]
 
 
-@needs_buu
-def test_fused_block_is_flagged_and_counts_as_two_levels():
-    case = bc.load_case(FILES[0])
+def test_fused_block_is_flagged_and_counts_as_two_levels(buu_files):
+    case = bc.load_case(buu_files[0])
     l4, l5 = case.bodies[3].corners, case.bodies[4].corners
     block = np.array([l4[0], l4[1], l5[2], l5[3]])
     cands = [Candidate(polygon=b.corners) for b in case.bodies[:3]]
@@ -54,11 +49,10 @@ def test_no_candidates_gives_an_empty_flagged_result():
     json.dumps(res.to_json())
 
 
-@needs_buu
-def test_candidates_from_detectron2_instances():
+def test_candidates_from_detectron2_instances(buu_files):
     structures = pytest.importorskip("detectron2.structures")
     torch = pytest.importorskip("torch")
-    case = bc.load_case(FILES[1])
+    case = bc.load_case(buu_files[1])
     masks = np.stack(bc.masks_of(case))
     inst = structures.Instances(masks.shape[1:])
     inst.pred_masks = torch.from_numpy(masks)
@@ -72,13 +66,12 @@ def test_candidates_from_detectron2_instances():
     assert res.flags["anchor"] == "S1"
 
 
-@needs_buu
-def test_label_cli_writes_coco_results_and_sidecar(tmp_path):
+def test_label_cli_writes_coco_results_and_sidecar(buu_files, tmp_path):
     from pycocotools import mask as mask_utils
 
     from lumbarseg.cli import main
 
-    case = bc.shuffled(bc.add_implants(bc.load_case(FILES[2]), np.random.default_rng(1)),
+    case = bc.shuffled(bc.add_implants(bc.load_case(buu_files[2]), np.random.default_rng(1)),
                        np.random.default_rng(2))
     h, w = case.size
     preds = []
