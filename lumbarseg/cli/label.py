@@ -29,8 +29,13 @@ def run(args: argparse.Namespace) -> int:
     write_json_atomic(side, sidecar, indent=1)
     write_json_atomic(args.out, results)
     flagged = sum(bool(flag_names(r["flags"])) for r in sidecar["images"].values())
+    skipped = len(sidecar["skipped_predictions"])
     print(f"labelled {len(results)} vertebrae in {len(sidecar['images'])} images "
-          f"({flagged} flagged) -> {args.out}, {side}")
+          f"({flagged} flagged{f', {skipped} predictions skipped' if skipped else ''}) "
+          f"-> {args.out}, {side}")
+    for skipped in sidecar["skipped_predictions"]:
+        print(f"warning: {args.predictions}: prediction #{skipped['index']} "
+              f"(image_id {skipped['image_id']!r}): {skipped['reason']}; skipped", file=sys.stderr)
     for failure in sidecar["failures"]:
         print(f"warning: {failure['reason']} (metal test skipped)", file=sys.stderr)
     return 0

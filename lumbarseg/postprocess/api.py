@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from lumbarseg.postprocess.assignment import EXT_LEVELS, BodyEvidence, assign_levels
@@ -12,11 +10,12 @@ from lumbarseg.postprocess.config import LabellerConfig
 from lumbarseg.postprocess.endplates import Endplate, endplates
 from lumbarseg.postprocess.facing import infer_facing
 from lumbarseg.postprocess.filtering import filter_candidates
-from lumbarseg.postprocess.flags import build_flags
+from lumbarseg.postprocess.flags import ColumnSummary, build_flags
 from lumbarseg.postprocess.geometry import Shape, shape_of
 from lumbarseg.postprocess.measurements import measure
 from lumbarseg.postprocess.ordering import column_axis, off_column, order_along, tangents
 from lumbarseg.postprocess.result import LabelledVertebra, LabellingResult, Rejection
+from lumbarseg.postprocess.sacrum import sacrum_llr
 
 
 def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None,
@@ -36,62 +35,100 @@ def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None
     shapes = [shape_of(c) for c in candidates]
     alive, rejected = filter_candidates(candidates, shapes, image, image_shape, config)
     alive, rejected = _drop_off_column(alive, rejected, shapes, config)
-
-    body_shapes = [shapes[i] for i in alive]
+    column = ColumnSummary()
     vertebrae: list[LabelledVertebra] = []
     measurements: dict = {}
-    levels, spans, confs = [], [], []
-    orientation_conf, facing, facing_conf = 1.0, "left", 0.5
-    near_top = near_bottom = None
-    transitional = False
     if alive:
-        cents = np.array([s.centroid for s in body_shapes])
-        down = column_axis(cents, body_shapes)
-        order = order_along(cents, down)
-        ordered = [alive[k] for k in order]
-        evidence = _evidence([shapes[i] for i in ordered], [candidates[i] for i in ordered],
-                             down, config)
-        edges = (False, False)
-        if image_shape is not None:
-            margin = 0.8 * float(np.median([e.height for e in evidence]))
-            edges = (_near_border(shapes[ordered[0]], -down, image_shape, margin),
-                     _near_border(shapes[ordered[-1]], down, image_shape, margin))
-        result = assign_levels(evidence, down, config, *edges)
-        orientation_conf = result.orientation_confidence
-        for pos in result.skipped:
-            rejected[ordered[pos]] = "not_in_column"
-        kept = [ordered[p] for p in result.positions]  # cranial -> caudal
-        kept_ev = [evidence[p] for p in result.positions]
-        rows = zip(kept, result.levels, result.confidences, kept_ev, strict=True)
-        for idx, lvl, conf, ev in rows:
-            name = EXT_LEVELS[lvl]
-            span = [EXT_LEVELS[lvl + k] for k in range(ev.span)]
-            levels.append(name)
-            spans.append(span)
-            confs.append(conf)
-            cand = candidates[idx]
-            vertebrae.append(LabelledVertebra(
-                index=idx, level=name, confidence=conf, score=cand.score,
-                box=[float(v) for v in (cand.box if cand.box is not None else shapes[idx].box)],
-                mask=cand.mask, polygon=shapes[idx].outline.round(2).tolist(),
-                spans=span if len(span) > 1 else []))
-        kept_shapes = [shapes[i] for i in kept]
-        caudal = down if not result.reversed else -down
-        plates, facing, facing_conf = _endplates_and_facing(kept_shapes, levels, caudal)
-        measurements = measure(plates, facing, pixel_spacing_mm, config.meyerding_min_percent)
-        transitional = _transitional(levels, kept_shapes, kept_ev)
+        vertebrae, kept_shapes, kept_ev, caudal = _label_column(
+            candidates, shapes, alive, rejected, image_shape, config, column)
+        plates, column.facing, column.facing_confidence = _endplates_and_facing(
+            kept_shapes, column.levels, caudal)
+        measurements = measure(plates, column.facing, pixel_spacing_mm,
+                               config.meyerding_min_percent)
+        column.transitional = _transitional(column.levels, kept_shapes, kept_ev)
         if image_shape is not None and kept_shapes:
             unit = max(np.median([e.height for e in kept_ev]), 1.0)
-            near_top = _near_border(kept_shapes[0], -caudal, image_shape, 1.5 * unit)
-            near_bottom = _near_border(kept_shapes[-1], caudal, image_shape, 1.5 * unit)
-    anchor = ("S1" if "S1" in levels else
-              "class_scores" if any(c.class_scores is not None or c.class_id is not None
-                                    for c in candidates) else "none")
-    flags = build_flags(levels, spans, confs, list(rejected.values()), near_top, near_bottom,
-                        transitional, facing, facing_conf, orientation_conf, anchor,
-                        config.low_confidence)
+            column.near_top = _near_border(kept_shapes[0], -caudal, image_shape, 1.5 * unit)
+            column.near_bottom = _near_border(kept_shapes[-1], caudal, image_shape, 1.5 * unit)
+    column.anchor = ("S1" if "S1" in column.levels else
+                     "class_scores" if any(c.class_scores is not None or c.class_id is not None
+                                           for c in candidates) else "none")
+    column.rejected_reasons = list(rejected.values())
+    flags = build_flags(column, config.low_confidence)
     rejections = [Rejection(i, r) for i, r in sorted(rejected.items())]
     return LabellingResult(vertebrae, rejections, flags, measurements)
+
+
+def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[int],
+                  rejected: dict[int, str], image_shape, config: LabellerConfig,
+                  column: ColumnSummary):
+    """Order the surviving bodies, assign levels (filling ``column``'s per-body lists).
+
+    Returns (vertebrae, kept shapes, kept evidence, caudal unit vector).
+    """
+    body_shapes = [shapes[i] for i in alive]
+    cents = np.array([s.centroid for s in body_shapes])
+    down = column_axis(cents, body_shapes)
+    ordered = [alive[k] for k in order_along(cents, down)]
+    evidence = _evidence([shapes[i] for i in ordered], [candidates[i] for i in ordered],
+                         down, config)
+    edges = (False, False)
+    if image_shape is not None:
+        margin = 0.8 * float(np.median([e.height for e in evidence]))
+        edges = (_near_border(shapes[ordered[0]], -down, image_shape, margin),
+                 _near_border(shapes[ordered[-1]], down, image_shape, margin))
+    result = assign_levels(evidence, down, config, *edges)
+    column.orientation_confidence = result.orientation_confidence
+    column.class_scores = any(e.class_probs is not None for e in evidence)
+    for pos in result.skipped:
+        rejected[ordered[pos]] = "not_in_column"
+    kept = [ordered[p] for p in result.positions]  # cranial -> caudal
+    kept_ev = [evidence[p] for p in result.positions]
+    vertebrae = []
+    rows = zip(kept, result.levels, result.confidences, kept_ev, strict=True)
+    for idx, lvl, conf, ev in rows:
+        name = EXT_LEVELS[lvl]
+        span = [EXT_LEVELS[lvl + k] for k in range(ev.span)]
+        column.levels.append(name)
+        column.spans.append(span)
+        column.confidences.append(conf)
+        if name == "S1":
+            column.s1_shape_llr = ev.s1_llr_reversed if result.reversed else ev.s1_llr
+            if ev.class_probs is not None:
+                column.s1_class_prob = float(ev.class_probs[-1] / max(ev.class_probs.sum(), 1e-9))
+        cand = candidates[idx]
+        vertebrae.append(LabelledVertebra(
+            index=idx, level=name, confidence=conf, score=cand.score,
+            box=[float(v) for v in (cand.box if cand.box is not None else shapes[idx].box)],
+            mask=cand.mask, polygon=shapes[idx].outline.round(2).tolist(),
+            spans=span if len(span) > 1 else []))
+    caudal = down if not result.reversed else -down
+    column.odd_spacing = _odd_spacing(column.levels, kept_ev, result.unit)
+    return vertebrae, [shapes[i] for i in kept], kept_ev, caudal
+
+
+# Spacing / expected between kept neighbours still called a fit. Measured adjacent spacings
+# on real columns stay within 0.8-1.25 x the unit; longer means a body could hide in the gap
+# (the count may be off by one there); much shorter happens with listhesis and collapsed
+# discs, where bodies overlap, and only an extreme value says something is wrong.
+_SPACING_FIT = (0.55, 1.35)
+
+
+def _odd_spacing(levels: list[str], ev: list[BodyEvidence], unit: float) -> list[str]:
+    """Neighbour pairs whose centroid distance fits neither the levels stepped between them
+    (adjacent, or one or more missed bodies) nor anything else: the count could be off there."""
+    out = []
+    if unit <= 0:
+        return out
+    for k in range(len(levels) - 1):
+        a, b = EXT_LEVELS.index(levels[k]) + ev[k].span - 1, EXT_LEVELS.index(levels[k + 1])
+        steps = max(b - a - (1 if levels[k + 1] == "S1" and a < EXT_LEVELS.index("L6") else 0),
+                    1)
+        expected = unit * (steps + (ev[k].span - 1) / 2 + (ev[k + 1].span - 1) / 2)
+        dist = float(np.linalg.norm(ev[k + 1].centroid - ev[k].centroid))
+        if not _SPACING_FIT[0] <= dist / expected <= _SPACING_FIT[1]:
+            out.append(f"{levels[k]}-{levels[k + 1]}")
+    return out
 
 
 def _drop_off_column(alive, rejected, shapes, config):
@@ -106,24 +143,6 @@ def _drop_off_column(alive, rejected, shapes, config):
     return [i for i in alive if i not in rejected], rejected
 
 
-def _s1_probability(aspects: np.ndarray, widths: np.ndarray, k: int) -> float:
-    """Shape-only belief that body k is S1: the sacral top is flatter and a little narrower
-    than the body above it.
-
-    Relative cues (vs the inner neighbour and the column's median) carry most weight, as
-    elderly lumbar bodies can be as flat as a sacral top in absolute terms.
-    """
-    n = len(aspects)
-    logit = -(aspects[k] - 0.66) / 0.05
-    if n > 1:
-        inner = k - 1 if k == n - 1 or (k > 0 and aspects[k - 1] < aspects[k + 1]) else k + 1
-        others = float(np.median(np.delete(aspects, k)))
-        logit += (-(aspects[k] / aspects[inner] - 0.9) / 0.1
-                  - (aspects[k] / others - 0.9) / 0.1
-                  - (widths[k] / widths[inner] - 0.96) / 0.04)
-    return 1.0 / (1.0 + math.exp(-np.clip(0.5 * logit, -30, 30)))
-
-
 def _evidence(shapes: list[Shape], cands: list[Candidate], down: np.ndarray,
               config: LabellerConfig) -> list[BodyEvidence]:
     tans = tangents(np.array([s.centroid for s in shapes])) if len(shapes) > 1 else [down]
@@ -136,7 +155,7 @@ def _evidence(shapes: list[Shape], cands: list[Candidate], down: np.ndarray,
         across = np.array([-along[1], along[0]])
         heights[k], widths[k] = s.extent(along), s.extent(across)
     areas = np.array([s.area for s in shapes])
-    aspects = heights / np.maximum(widths, 1e-6)
+    s1_down, s1_up = sacrum_llr(shapes, np.array([s.centroid for s in shapes]), heights, widths)
     spans = np.ones(len(shapes), int)
     if len(shapes) >= 3:
         h_med, a_med = np.median(heights), np.median(areas)
@@ -149,7 +168,8 @@ def _evidence(shapes: list[Shape], cands: list[Candidate], down: np.ndarray,
             probs[cand.class_id] = 0.7
         out.append(BodyEvidence(centroid=shape.centroid, height=float(heights[k]),
                                 vertebra_prob=0.5 + 0.5 * float(np.clip(cand.score, 0.0, 0.99)),
-                                class_probs=probs, s1_prob=_s1_probability(aspects, widths, k),
+                                class_probs=probs, s1_llr=float(s1_down[k]),
+                                s1_llr_reversed=float(s1_up[k]),
                                 span=int(spans[k])))
     return out
 

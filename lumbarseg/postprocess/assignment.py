@@ -30,7 +30,8 @@ class BodyEvidence:
     height: float  # extent along the column
     vertebra_prob: float  # belief that it is a vertebral body at all
     class_probs: np.ndarray | None  # (6,) L1..S1, or None for a single-class detector
-    s1_prob: float  # belief from shape alone that it is S1 (only used at the caudal end)
+    s1_llr: float  # shape evidence (log-likelihood ratio) for S1 vs lumbar, caudal = later
+    s1_llr_reversed: float = 0.0  # the same with the caudal end first in the list
     span: int = 1  # 2 for a fused block holding two bodies
 
 
@@ -44,29 +45,49 @@ class Assignment:
     reversed: bool  # True when the caudal end is the first body passed in
     orientation_confidence: float
     skipped: list[int]
+    unit: float = 0.0  # expected centroid spacing of adjacent bodies (px)
 
 
 def _log(x: float) -> float:
     return float(np.log(max(x, 1e-12)))
 
 
-def _emissions(body: BodyEvidence, config: LabellerConfig) -> np.ndarray:
+def _extended_class_probs(p: np.ndarray) -> np.ndarray:
+    """Detector L1..S1 probabilities spread over EXT_LEVELS: a detector without thoracic or L6
+    classes calls T12 (and less so T11) "L1" and an L6 "L5", so those levels borrow that score."""
+    l1, l5, s1 = p[0], p[4], p[5]
+    t11, t12, l6 = 0.2 * l1 + 0.02, 0.4 * l1 + 0.02, 0.4 * l5 + 0.02
+    return np.array([t11, t12, *p[:5], l6, s1])
+
+
+def _emissions(body: BodyEvidence, config: LabellerConfig, reversed_: bool = False) -> np.ndarray:
     ll = np.zeros(len(EXT_LEVELS))
     if body.class_probs is not None:
         p = np.clip(np.asarray(body.class_probs, float), 0, None)
         p = p / max(p.sum(), 1e-9) * 0.96 + 0.04 / 6
-        ext = np.array([0.2 * p[0] + 0.02, 0.4 * p[0] + 0.02, *p[:5], 0.4 * p[4] + 0.02, p[5]])
-        ll += config.class_score_weight * np.clip(np.log(ext * 6), -6.0, 3.0)
-    s1 = float(np.clip(body.s1_prob, 0.15, 0.85))
-    ll += config.shape_weight * np.where(np.arange(len(EXT_LEVELS)) == S1,
-                                         np.log(s1 / 0.5), np.log((1 - s1) / 0.5))
+        ll += config.class_score_weight * np.clip(np.log(_extended_class_probs(p) * 6), -6.0, 3.0)
+    llr = body.s1_llr_reversed if reversed_ else body.s1_llr
+    ll[S1] += config.shape_weight * llr
     if body.span == 2:
         ll[L5:] = NEG  # a fused block's top is T11..L4 (the block ends at L5 at the latest)
     return ll
 
 
-_AFTER_CUT_START = np.array([0.02, 0.1, 0.3, 0.3, 0.15, 0.08, 0.05, 1e-9, 0.02])
-_BEFORE_CUT_END = np.array([1e-3, 1e-3, 0.05, 0.05, 0.1, 0.25, 0.25, 0.01, 0.3])
+def _per_level(probabilities: dict[str, float]) -> np.ndarray:
+    """A prior over EXT_LEVELS from {level: probability}; unnamed levels get 1e-9."""
+    return np.array([probabilities.get(lv, 1e-9) for lv in EXT_LEVELS])
+
+
+# Where a column starts when the film edge cuts it at the top: the edge may fall anywhere,
+# most often through the upper lumbar spine; an L6 cannot be the first body seen.
+_FIRST_LEVEL_AFTER_TOP_CUT = _per_level(
+    {"T11": 0.02, "T12": 0.1, "L1": 0.3, "L2": 0.3, "L3": 0.15, "L4": 0.08, "L5": 0.05,
+     "S1": 0.02})
+# Where a column ends when the film edge cuts it at the bottom: a low cut (through L4, L5 or
+# the sacrum) is far likelier than one through the upper lumbar spine on a lumbar film.
+_LAST_LEVEL_BEFORE_BOTTOM_CUT = _per_level(
+    {"T11": 1e-3, "T12": 1e-3, "L1": 0.05, "L2": 0.05, "L3": 0.1, "L4": 0.25, "L5": 0.25,
+     "L6": 0.01, "S1": 0.3})
 
 
 def _priors(config: LabellerConfig, cut_start: bool = False,
@@ -75,15 +96,20 @@ def _priors(config: LabellerConfig, cut_start: bool = False,
     the column continues beyond it, so any level may come first (or last) there."""
     if cut_start or cut_end:
         start, end = _priors(config)
-        return (np.log(_AFTER_CUT_START) if cut_start else start,
-                np.log(_BEFORE_CUT_END) if cut_end else end)
-    cut = config.cut_prior
-    t11 = config.t12_prior / 4
-    start = np.log(np.array([t11, config.t12_prior, 1 - config.t12_prior - t11 - cut, cut * 0.6,
-                             cut * 0.2, cut * 0.1, cut * 0.1, 1e-9, cut * 0.05]))
-    end = np.log(np.array([1e-3, 1e-3, cut * 0.1, cut * 0.1, cut * 0.15, cut * 0.35, cut,
-                           config.transitional_prior * 0.1, 1 - cut]))
-    return start, end
+        return (np.log(_FIRST_LEVEL_AFTER_TOP_CUT) if cut_start else start,
+                np.log(_LAST_LEVEL_BEFORE_BOTTOM_CUT) if cut_end else end)
+    top, bottom, t12 = config.top_cut_prior, config.bottom_cut_prior, config.t12_prior
+    t11 = t12 / 4
+    # Uncut top (weak evidence): a lumbar film starts at L1, or shows T12 (less often T11)
+    # above it; a top below L1 means the detector missed bodies (``top`` share, mostly L1).
+    first = _per_level({"T11": t11, "T12": t12, "L1": 1 - t12 - t11 - top, "L2": top * 0.6,
+                        "L3": top * 0.2, "L4": top * 0.1, "L5": top * 0.1, "S1": top * 0.05})
+    # Uncut bottom (strong evidence): a lumbar film is centred low, so the column ends at the
+    # sacrum; ending higher means S1 (or more) was missed, L5 likeliest; an L6 is rarer still.
+    last = _per_level({"T11": 1e-3, "T12": 1e-3, "L1": bottom * 0.1, "L2": bottom * 0.1,
+                       "L3": bottom * 0.15, "L4": bottom * 0.35, "L5": bottom,
+                       "L6": config.transitional_prior * 0.1, "S1": 1 - bottom})
+    return np.log(first), np.log(last)
 
 
 def _transition(a_end: int, b: int) -> int:
@@ -135,20 +161,22 @@ def _lse(x: np.ndarray, axis=None) -> np.ndarray:
 
 
 def _run(bodies: list[BodyEvidence], unit: float, config: LabellerConfig,
-         cut_start: bool = False, cut_end: bool = False):
+         cut_start: bool = False, cut_end: bool = False, reversed_: bool = False):
     """Forward-backward and Viterbi for bodies ordered cranial -> caudal."""
     n = len(bodies)
     start, end = _priors(config, cut_start, cut_end)
-    pv = np.array([np.clip(b.vertebra_prob, 1e-3, 1 - 1e-3) for b in bodies])
-    keep = np.stack([np.log(p) + _emissions(b, config) for p, b in zip(pv, bodies, strict=False)])
-    skip_prefix = np.concatenate([[0.0], np.cumsum(np.log(1 - pv))])
+    is_body = np.array([np.clip(b.vertebra_prob, 1e-3, 1 - 1e-3) for b in bodies])
+    # log-score of keeping body i at each level, and of skipping bodies 0..i-1 (cumulative)
+    keep = np.stack([np.log(p) + _emissions(b, config, reversed_)
+                     for p, b in zip(is_body, bodies, strict=False)])
+    skip_prefix = np.concatenate([[0.0], np.cumsum(np.log(1 - is_body))])
     trans = {}
     for j in range(n):
         for i in range(j + 1, n):
             dist = float(np.linalg.norm(bodies[i].centroid - bodies[j].centroid))
             trans[j, i] = _transition_matrix(dist, unit, bodies[j].span, bodies[i].span, config)
-    alpha = np.zeros((n, len(EXT_LEVELS)))
-    vit = np.zeros_like(alpha)
+    alpha = np.zeros((n, len(EXT_LEVELS)))  # forward log-sums over paths ending at (i, level)
+    best_path = np.zeros_like(alpha)  # Viterbi: best path score ending at (i, level)
     back: list[list[tuple[int, int] | None]] = []
     for i in range(n):
         terms = [start + skip_prefix[i]]
@@ -157,30 +185,35 @@ def _run(bodies: list[BodyEvidence], unit: float, config: LabellerConfig,
         for j in range(i):
             skipped = skip_prefix[i] - skip_prefix[j + 1]
             terms.append(_lse(alpha[j][:, None] + trans[j, i], axis=0) + skipped)
-            vterms.append(np.max(vit[j][:, None] + trans[j, i], axis=0) + skipped)
+            vterms.append(np.max(best_path[j][:, None] + trans[j, i], axis=0) + skipped)
             sources.append(j)
         alpha[i] = keep[i] + _lse(np.stack(terms), axis=0)
         stacked = np.stack(vterms)
         best = np.argmax(stacked, axis=0)
-        vit[i] = keep[i] + stacked[best, np.arange(len(EXT_LEVELS))]
+        best_path[i] = keep[i] + stacked[best, np.arange(len(EXT_LEVELS))]
         row = []
         for b in range(len(EXT_LEVELS)):
             j = sources[best[b]]
-            row.append(None if j < 0 else (j, int(np.argmax(vit[j] + trans[j, i][:, b]))))
+            row.append(None if j < 0 else (j, int(np.argmax(best_path[j] + trans[j, i][:, b]))))
         back.append(row)
     tail = np.array([skip_prefix[n] - skip_prefix[i + 1] for i in range(n)])
-    finals = alpha + end[None, :] + tail[:, None]
+    # Ending the column at S1 while skipping bodies below it: nothing vertebra-like lies
+    # below the sacrum in the column, so each such skip costs extra (a body below that was
+    # skipped is likelier the real S1, counted wrongly).
+    below = np.arange(n)[::-1].astype(float)  # bodies after position i
+    ending = end[None, :] + tail[:, None] - config.skip_below_s1 * below[:, None] * _INTO_S1
+    finals = alpha + ending
     log_z = _lse(finals)
     beta = np.zeros_like(alpha)
     for i in range(n - 1, -1, -1):
-        terms = [end + tail[i]]
+        terms = [ending[i]]
         for k in range(i + 1, n):
             skipped = skip_prefix[k] - skip_prefix[i + 1]
             terms.append(_lse(trans[i, k] + (keep[k] + beta[k])[None, :], axis=1) + skipped)
         beta[i] = _lse(np.stack(terms), axis=0)
     marginals = np.exp(np.clip(alpha + beta - log_z, -700, 0))
-    vfinal = vit + end[None, :] + tail[:, None]
-    i, b = np.unravel_index(int(np.argmax(vfinal)), vfinal.shape)
+    best_final = best_path + ending
+    i, b = np.unravel_index(int(np.argmax(best_final)), best_final.shape)
     path = []
     state: tuple[int, int] | None = (int(i), int(b))
     while state is not None:
@@ -216,11 +249,12 @@ def assign_levels(bodies: list[BodyEvidence], down: np.ndarray, config: Labeller
     unit = spacing_unit(bodies)
     axis = bodies[-1].centroid - bodies[0].centroid if n > 1 else down
     cos = float(np.dot(axis, down) / max(np.linalg.norm(axis), 1e-9)) if n > 1 else 1.0
+    # image-up prior: films are usually hung head-up, so "down the image" is likely caudal
     prior_fwd = -np.logaddexp(0.0, -8.0 * cos)
     prior_rev = -np.logaddexp(0.0, 8.0 * cos)
-    z_f, path_f, marg_f = _run(bodies, unit, config, edge_first, edge_last)
-    z_r, path_r, marg_r = _run(bodies[::-1], unit, config, edge_last, edge_first)
-    score_f, score_r = z_f + prior_fwd, z_r + prior_rev
+    log_z_fwd, path_f, marg_f = _run(bodies, unit, config, edge_first, edge_last)
+    log_z_rev, path_r, marg_r = _run(bodies[::-1], unit, config, edge_last, edge_first, True)
+    score_f, score_r = log_z_fwd + prior_fwd, log_z_rev + prior_rev
     p_f = float(1.0 / (1.0 + np.exp(np.clip(score_r - score_f, -700, 700))))
     if p_f >= 0.5:
         path, marg, rev, p = path_f, marg_f, False, p_f
@@ -231,4 +265,4 @@ def assign_levels(bodies: list[BodyEvidence], down: np.ndarray, config: Labeller
     levels = [b for _, b in path]
     conf = [float(marg[i, b]) * p for i, b in path]
     skipped = [k for k in range(n) if k not in positions]
-    return Assignment(positions, levels, conf, rev, p, skipped)
+    return Assignment(positions, levels, conf, rev, p, skipped, unit)

@@ -26,8 +26,8 @@ def _category_levels(images_json: dict, results: list[dict]) -> dict[int, int | 
     """COCO category id -> level index 0..5, or None where the name is not a level."""
     cats = images_json.get("categories") or []
     mapping = {int(c["id"]): _index(normalize_level(str(c.get("name", "")))) for c in cats
-               if "id" in c}
-    used = {int(r["category_id"]) for r in results if "category_id" in r}
+               if isinstance(c, dict) and isinstance(c.get("id"), int)}
+    used = {_category(r) for r in results if "category_id" in r} - {-1}
     if not cats:
         # Without names, ids 1..6 are read as L1..S1 only if more than one id is used.
         mapping = {cid: (cid - 1 if len(used) > 1 and 1 <= cid <= 6 else None) for cid in used}
@@ -40,29 +40,64 @@ def _index(level: str | None) -> int | None:
     return LEVELS.index(level) if level in LEVELS else None
 
 
-def _candidate(result: dict, height: int, width: int, level: int | None, path: Path) -> Candidate:
-    seg = result.get("segmentation")
-    mask = polygon = None
+class BadPrediction(ValueError):
+    """One prediction that cannot be labelled (reported in one line; the others go on)."""
+
+
+def _candidate(result: dict, height: int, width: int, level: int | None) -> Candidate:
+    score = result.get("score", 1.0)
+    try:
+        score = float(score)
+    except (TypeError, ValueError):
+        raise BadPrediction(f"score {score!r} is not a number") from None
+    if not np.isfinite(score) or score < 0:
+        raise BadPrediction(f"score {score} is {'negative' if score < 0 else 'not finite'}")
+    mask, polygon = _segmentation(result.get("segmentation"), height, width)
+    box = result.get("bbox")
+    xyxy = None
+    if box is not None:
+        arr = np.asarray(box, dtype=float).reshape(-1)
+        if arr.size == 4 and np.isfinite(arr).all():
+            xyxy = np.array([arr[0], arr[1], arr[0] + arr[2], arr[1] + arr[3]])
+    scores = result.get("class_scores")
+    if scores is not None:
+        scores = np.asarray(scores, dtype=float).reshape(-1)
+        if scores.shape != (len(LEVELS),) or not np.isfinite(scores).all():
+            scores = None
+    return Candidate(mask=mask, polygon=polygon, box=xyxy, score=score, class_scores=scores,
+                     class_id=level)
+
+
+def _segmentation(seg, height: int, width: int) -> tuple[np.ndarray | None, list | None]:
+    """(mask, polygon parts) of a COCO segmentation; BadPrediction when there is nothing
+    usable (missing, empty, non-finite coordinates, undecodable RLE)."""
     if isinstance(seg, dict):
         from pycocotools import mask as mask_utils
 
-        rle = seg
-        if isinstance(seg.get("counts"), list):
-            rle = mask_utils.frPyObjects(seg, *seg.get("size", [height, width]))
-        mask = mask_utils.decode(rle).astype(bool)
-    elif isinstance(seg, list) and seg:
-        polygon = seg if isinstance(seg[0], list) else [seg]
-    else:
-        raise InputFileError(path, f"result for image {result.get('image_id')} has no "
-                             "segmentation (RLE or polygons needed)")
-    box = result.get("bbox")
-    xyxy = None if box is None else np.array([box[0], box[1], box[0] + box[2], box[1] + box[3]])
-    scores = result.get("class_scores")
-    if scores is not None and len(scores) != len(LEVELS):
-        scores = None
-    return Candidate(mask=mask, polygon=polygon, box=xyxy, score=float(result.get("score", 1.0)),
-                     class_scores=None if scores is None else np.asarray(scores, float),
-                     class_id=level)
+        try:
+            rle = seg
+            if isinstance(seg.get("counts"), list):
+                rle = mask_utils.frPyObjects(seg, *seg.get("size", [height, width]))
+            mask = mask_utils.decode(rle).astype(bool)
+        except Exception as exc:  # noqa: BLE001 - pycocotools raises bare Exceptions
+            raise BadPrediction(f"RLE segmentation cannot be decoded ({exc})") from None
+        if not mask.any():
+            raise BadPrediction("segmentation is empty")
+        return mask, None
+    if isinstance(seg, list) and seg:
+        parts = seg if isinstance(seg[0], list) else [seg]
+        try:
+            arrays = [np.asarray(p, dtype=float) for p in parts]
+        except (TypeError, ValueError):
+            raise BadPrediction("polygon segmentation holds non-numbers") from None
+        if any(not np.isfinite(a).all() for a in arrays):
+            raise BadPrediction("polygon segmentation holds NaN or infinite coordinates")
+        if not any(a.size >= 6 for a in arrays):
+            raise BadPrediction("polygon segmentation has fewer than 3 points")
+        return None, parts
+    if isinstance(seg, list):
+        raise BadPrediction("segmentation is empty")
+    raise BadPrediction("no segmentation (RLE or polygons needed)")
 
 
 def label_coco(predictions: Path, images: Path, image_root: Path | None = None,
@@ -77,19 +112,28 @@ def label_coco(predictions: Path, images: Path, image_root: Path | None = None,
     if not isinstance(images_json, dict) or not isinstance(images_json.get("images"), list):
         raise InputFileError(images, "expected a COCO file with an 'images' list")
     image_info = {img["id"]: img for img in images_json["images"] if "id" in img}
-    levels = _category_levels(images_json, results)
+    levels = _category_levels(images_json, [r for r in results if isinstance(r, dict)])
     by_image: dict = defaultdict(list)
-    for r in results:
-        if r.get("image_id") not in image_info:
-            raise InputFileError(predictions, f"image_id {r.get('image_id')!r} is not in {images}")
-        by_image[r["image_id"]].append(r)
-    out: list[dict] = []
-    sidecar: dict = {"predictions": str(predictions), "images": {}, "failures": []}
-    for image_id, info in image_info.items():
-        rows = by_image.get(image_id, [])
+    sidecar: dict = {"predictions": str(predictions), "images": {}, "failures": [],
+                     "skipped_predictions": []}
+    for n, r in enumerate(results):
+        image_id = r.get("image_id") if isinstance(r, dict) else None
+        if image_id not in image_info:
+            _skip(sidecar, n, image_id, f"image_id {image_id!r} is not in {images}")
+            continue
+        info = image_info[image_id]
         h, w = int(info.get("height", 0)), int(info.get("width", 0))
-        cands = [_candidate(r, h, w, levels.get(int(r.get("category_id", -1))), predictions)
-                 for r in rows]
+        try:
+            cand = _candidate(r, h, w, levels.get(_category(r)))
+        except BadPrediction as exc:
+            _skip(sidecar, n, image_id, str(exc))
+            continue
+        by_image[image_id].append((r, cand))
+    out: list[dict] = []
+    for image_id, info in image_info.items():
+        rows = [r for r, _ in by_image.get(image_id, [])]
+        cands = [c for _, c in by_image.get(image_id, [])]
+        h, w = int(info.get("height", 0)), int(info.get("width", 0))
         pixels = None
         if image_root is not None and info.get("file_name"):
             pixels = _read_pixels(image_root / info["file_name"], sidecar)
@@ -107,6 +151,18 @@ def label_coco(predictions: Path, images: Path, image_root: Path | None = None,
         record["file_name"] = info.get("file_name")
         sidecar["images"][str(image_id)] = record
     return out, sidecar
+
+
+def _category(result: dict) -> int:
+    try:
+        return int(result.get("category_id", -1))
+    except (TypeError, ValueError):
+        return -1
+
+
+def _skip(sidecar: dict, index: int, image_id, reason: str) -> None:
+    sidecar["skipped_predictions"].append({"index": index, "image_id": image_id,
+                                           "reason": reason})
 
 
 def _read_pixels(path: Path, sidecar: dict) -> np.ndarray | None:

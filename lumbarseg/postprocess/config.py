@@ -26,8 +26,10 @@ class LabellerConfig:
     s1_step_ratio: float = 0.88  # S1's centre sits closer to L5 than lumbar centres to each other
     gap_penalty: float = 2.5  # log-cost per level missing between two kept bodies
     transitional_prior: float = 0.08  # prior of a sixth lumbar body (L6, lumbarised S1)
-    t12_prior: float = 0.2  # prior that the top body is T12 when six bodies precede S1
-    cut_prior: float = 0.2  # prior that the film cuts L1 (top) or S1 (bottom)
+    t12_prior: float = 0.3  # prior that the top body is T12 (T11 a quarter of it)
+    top_cut_prior: float = 0.2  # prior that the first body found is below L1 (L1 missed)
+    bottom_cut_prior: float = 0.15  # prior that the last body found is above S1 (film low-centred)
+    skip_below_s1: float = 3.0  # log-cost per body left unlabelled below the body called S1
     low_confidence: float = 0.7  # level confidence below this raises the low_confidence flag
     # --- measurements ---
     meyerding_min_percent: float = 5.0  # slips below this are grade 0 (within annotation noise)

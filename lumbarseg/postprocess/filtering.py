@@ -27,7 +27,7 @@ def filter_candidates(
     for i, (cand, shape) in enumerate(zip(candidates, shapes, strict=False)):
         if shape is None:
             rejected[i] = "empty"
-        elif cand.score < config.min_score:
+        elif not np.isfinite(cand.score) or cand.score < config.min_score:
             rejected[i] = "low_score"
         else:
             alive.append(i)

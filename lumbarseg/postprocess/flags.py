@@ -2,17 +2,41 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from lumbarseg.levels import LEVELS
 
 
-def build_flags(levels: list[str], spans: list[list[str]], confidences: list[float],
-                rejected_reasons: list[str], near_top: bool | None, near_bottom: bool | None,
-                transitional: bool, facing: str, facing_confidence: float,
-                orientation_confidence: float, anchor: str, low_confidence: float) -> dict:
-    """Flags as a JSON-ready dict; ``near_top/bottom`` None when the image size is unknown."""
-    found = {lv for span in spans for lv in span}
+@dataclass
+class ColumnSummary:
+    """What the labeller decided about one image's column: the input of ``build_flags``.
+
+    ``levels``/``spans``/``confidences`` are per kept body, cranial -> caudal;
+    ``near_top``/``near_bottom`` are None when the image size is unknown.
+    """
+
+    levels: list[str] = field(default_factory=list)
+    spans: list[list[str]] = field(default_factory=list)
+    confidences: list[float] = field(default_factory=list)
+    rejected_reasons: list[str] = field(default_factory=list)
+    near_top: bool | None = None
+    near_bottom: bool | None = None
+    transitional: bool = False
+    facing: str = "left"
+    facing_confidence: float = 0.5
+    orientation_confidence: float = 1.0
+    anchor: str = "none"
+    s1_shape_llr: float | None = None  # shape evidence of the body labelled S1 (nats)
+    s1_class_prob: float | None = None  # the detector's S1 probability for that body
+    class_scores: bool = False  # the detector gave level classes
+    odd_spacing: list[str] = field(default_factory=list)  # "L1-L2": spacing fits no count
+
+
+def build_flags(column: ColumnSummary, low_confidence: float) -> dict:
+    """Flags as a JSON-ready dict."""
+    found = {lv for span in column.spans for lv in span}
     missing = [lv for lv in LEVELS if lv not in found]
     order = [lv for lv in LEVELS if lv in found]
     gaps = []
@@ -21,26 +45,67 @@ def build_flags(levels: list[str], spans: list[list[str]], confidences: list[flo
         gaps = [lv for lv in LEVELS[first:last + 1] if lv not in found]
     top_missing = "L1" not in found and "T12" not in found
     bottom_missing = "S1" not in found
-    low = [lv for lv, c in zip(levels, confidences, strict=False) if c < low_confidence]
-    implants = sorted({r for r in rejected_reasons if r.startswith("implant")})
+    confs = column.confidences
+    low = [lv for lv, c in zip(column.levels, confs, strict=False) if c < low_confidence]
+    implants = sorted({r for r in column.rejected_reasons if r.startswith("implant")})
+    reasons = low_confidence_reasons(column, low, found, low_confidence)
     return {
         "missing_levels": missing,
         "gap_levels": gaps,  # missing between found levels: hidden by metal or not detected
-        "fov_cut_top": bool(order) and top_missing and near_top is not False,
-        "fov_cut_bottom": bool(order) and bottom_missing and near_bottom is not False,
-        "transitional_suspected": bool(transitional),
+        "fov_cut_top": bool(order) and top_missing and column.near_top is not False,
+        "fov_cut_bottom": bool(order) and bottom_missing and column.near_bottom is not False,
+        "transitional_suspected": bool(column.transitional),
         "implants_present": bool(implants),
         "implant_reasons": implants,
-        "fused_block": any(len(s) > 1 for s in spans),
-        "low_confidence": bool(low) or orientation_confidence < low_confidence,
+        "fused_block": any(len(s) > 1 for s in column.spans),
+        "low_confidence": bool(reasons),
+        "low_confidence_reasons": reasons,
         "low_confidence_levels": low,
-        "min_confidence": round(float(np.min(confidences)), 4) if confidences else None,
-        "orientation_confidence": round(orientation_confidence, 4),
-        "facing": facing,
-        "facing_confidence": round(facing_confidence, 4),
-        "anchor": anchor,  # "S1" (sacrum seen), "class_scores", or "none" (counting assumed)
-        "no_vertebrae": not levels,
+        "min_confidence": round(float(np.min(confs)), 4) if confs else None,
+        "orientation_confidence": round(column.orientation_confidence, 4),
+        "facing": column.facing,
+        "facing_confidence": round(column.facing_confidence, 4),
+        "anchor": column.anchor,  # "S1" (sacrum seen), "class_scores", or "none" (assumed)
+        "no_vertebrae": not column.levels,
     }
+
+
+# Shape evidence (nats) below which a body labelled S1 is taken for the sacrum by its place at
+# the bottom of the column rather than by its shape (e**2: about 7 to 1).
+S1_SHAPE_SURE = 2.0
+
+
+def low_confidence_reasons(column: ColumnSummary, low_levels: list[str], found: set[str],
+                           low_confidence: float = 0.7) -> list[str]:
+    """Why this image's levels could be wrong; empty when nothing suggests it.
+
+    The count runs up from S1, so every way the anchor can fail is named: S1 not seen without
+    a film edge to explain it, S1 taken by position only, and more lumbar-type bodies above
+    S1 than a count can place without class scores (T12 or an L6).
+    """
+    reasons = []
+    if low_levels:
+        reasons.append("level confidence below threshold: " + ", ".join(low_levels))
+    if column.orientation_confidence < low_confidence:
+        reasons.append("cranial/caudal direction of the column uncertain")
+    if not column.levels:
+        return reasons
+    if column.odd_spacing:
+        reasons.append("spacing fits neither adjacent bodies nor a missed one: "
+                       + ", ".join(column.odd_spacing))
+    if "S1" not in found and column.near_bottom is not True:
+        reasons.append("S1 not found and no film edge below the column")
+    elif "S1" not in found:
+        reasons.append("S1 cut by the film edge: levels counted from the top")
+    sure_by_class = (column.s1_class_prob or 0.0) >= 0.5
+    if ("S1" in found and column.s1_shape_llr is not None
+            and column.s1_shape_llr < S1_SHAPE_SURE and not sure_by_class):
+        reasons.append("S1 recognised by position only (its shape is not clearly sacral)")
+    above = sum(1 for span in column.spans for lv in span if lv != "S1")
+    if not column.class_scores and "S1" in found and above >= 6:
+        reasons.append(f"{above} lumbar-type bodies above S1: top body could be L1 or T12 "
+                       "(or a sixth lumbar vertebra)")
+    return reasons
 
 
 def flag_names(flags: dict) -> list[str]:

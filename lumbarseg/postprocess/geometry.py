@@ -44,8 +44,8 @@ def shape_of(candidate: Candidate) -> Shape | None:
         outline, parts = _largest_polygon(candidate.polygon)
     else:
         outline, parts = _mask_outline(candidate.mask)
-    if outline is None or len(outline) < 3:
-        return None
+    if outline is None or len(outline) < 3 or not np.isfinite(outline).all():
+        return None  # nothing to measure (a NaN vertex would poison every later step)
     area = abs(_signed_area(outline))
     if area < 1.0:
         return None

@@ -1,33 +1,41 @@
 """Real BUU-LSPINE vertebral geometry turned into labeller inputs, with controlled corruption.
 
-Shared by the postprocess tests and ``evaluate_buu.py``. Bodies are the quadrilaterals of
-their two annotated endplates; S1 is its superior endplate plus a depth of 0.6 x its length
-drawn inferiorly (perpendicular), as the held-out checks build it.
+Shared by the postprocess tests and ``benchmarks/bench_labeller_accuracy.py``. Lumbar bodies
+are the quadrilaterals of their two annotated endplates. S1 is drawn as it appears on a film
+under the real S1 superior endplate: a body tilted with that endplate, its posterior wall
+running caudally, its anterior surface bulging at the promontory and curving back, tapering
+caudally; depth and taper vary per case (seeded by the case name, so runs are reproducible).
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
+import shapely
 
 from lumbarseg.levels import LEVELS
 from lumbarseg.postprocess import Candidate
 
-BUU_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "buu-lspine-sample"
-S1_DEPTH = 0.6
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+BUU_DIR = SHARED / "buu-lspine-sample"
+BUU_DEV_DIR = SHARED / "buu-lspine-dev"
 
 
-def buu_files() -> list[Path]:
-    return sorted(BUU_DIR.glob("*.csv")) if BUU_DIR.is_dir() else []
+def buu_files(split: str = "sample") -> list[Path]:
+    """Case CSVs of ``split``: "sample" (20), "dev" (40) or "all"."""
+    dirs = {"sample": [BUU_DIR], "dev": [BUU_DEV_DIR], "all": [BUU_DIR, BUU_DEV_DIR]}[split]
+    return [f for d in dirs if d.is_dir() for f in sorted(d.glob("*.csv"))]
 
 
 @dataclass
 class Body:
     level: str  # expected label
-    corners: np.ndarray  # (4, 2): sup-ant, sup-post, inf-post, inf-ant
+    # (K, 2): lumbar sup-ant, sup-post, inf-post, inf-ant; S1 starts sup-ant, sup-post
+    corners: np.ndarray
     score: float = 1.0
     class_scores: np.ndarray | None = None
     is_vertebra: bool = True  # False for implants / junk (expected rejected)
@@ -47,6 +55,32 @@ class Case:
         return {i: b.level for i, b in enumerate(self.bodies) if b.is_vertebra}
 
 
+def case_rng(name: str, salt: int = 0) -> np.random.Generator:
+    return np.random.default_rng(zlib.crc32(name.encode()) + 7919 * salt)
+
+
+def sacrum_outline(ant: np.ndarray, post: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """S1 under its superior endplate (ant, post): tilted with it, tapering caudally.
+
+    The posterior wall runs caudally (leaning back a little), the anterior surface leaves the
+    promontory with a slight bulge and converges toward it, so the caudal edge is narrower.
+    """
+    d = post - ant
+    length = float(np.linalg.norm(d))
+    across = d / length  # anterior -> posterior
+    down = np.array([-across[1], across[0]])
+    if down[1] < 0:
+        down = -down
+    depth = rng.uniform(0.65, 1.05) * length
+    taper = rng.uniform(0.5, 0.75)  # caudal width / endplate length
+    lean = rng.uniform(0.0, 0.15) * length
+    bulge = rng.uniform(0.02, 0.06) * length
+    p_bot = post + depth * down + lean * across
+    a_bot = p_bot - taper * length * across
+    a_mid = ant + 0.4 * (a_bot - ant) - bulge * across
+    return np.array([ant, post, post + 0.5 * (p_bot - post), p_bot, a_bot, a_mid])
+
+
 def load_case(path: Path) -> Case:
     rows = np.loadtxt(path, delimiter=",")
     ends = rows[:, :4].reshape(11, 2, 2)  # (x1,y1) is the image-left = anterior corner
@@ -55,23 +89,26 @@ def load_case(path: Path) -> Case:
         sup, inf = ends[2 * k], ends[2 * k + 1]
         bodies.append(Body(level, np.array([sup[0], sup[1], inf[1], inf[0]])))
     ant, post = ends[10]
-    d = post - ant
-    normal = np.array([-d[1], d[0]]) / np.linalg.norm(d)
-    if normal[1] < 0:
-        normal = -normal
-    depth = S1_DEPTH * np.linalg.norm(d) * normal
-    bodies.append(Body("S1", np.array([ant, post, post + depth, ant + depth])))
+    bodies.append(Body("S1", sacrum_outline(ant, post, case_rng(path.stem))))
     pts = np.concatenate([b.corners for b in bodies])
     size = (int(pts[:, 1].max() + 250), int(pts[:, 0].max() + 250))
     return Case(path.stem, bodies, size)
 
 
 def with_class_scores(case: Case, rng: np.random.Generator, sharp: float = 0.8) -> Case:
+    """Noisy but mostly right L1..S1 scores for bodies that have none yet. A level detector has
+    no thoracic or L6 class: it calls T11/T12 "L1" and an L6 "L5"; junk gets random scores."""
+    as_class = {"T11": "L1", "T12": "L1", "L6": "L5"}
     for b in case.bodies:
-        if b.level in LEVELS:
+        if b.class_scores is not None:
+            continue
+        level = as_class.get(b.level, b.level)
+        if b.is_vertebra and level in LEVELS:
             p = rng.dirichlet(np.ones(6)) * (1 - sharp)
-            p[LEVELS.index(b.level)] += sharp
+            p[LEVELS.index(level)] += sharp
             b.class_scores = p
+        else:
+            b.class_scores = rng.dirichlet(np.ones(6))
     return case
 
 
@@ -205,6 +242,110 @@ def listhesis(case: Case, level: str = "L4", percent: float = 30.0) -> Case:
     return case
 
 
+def _rotate_about(pts: np.ndarray, centre: np.ndarray, angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return (pts - centre) @ np.array([[c, -s], [s, c]]).T + centre
+
+
+def _tilt(body: Body) -> float:
+    down = _axes(body)[0]
+    return float(np.arctan2(down[1], down[0]))
+
+
+def add_thoracic(case: Case, count: int = 1) -> Case:
+    """T12 (and T11) above L1: a little smaller, continuing the column's curve upward."""
+    for name in ("T12", "T11")[:count]:
+        top, below = case.bodies[0], case.bodies[1]
+        step = top.corners.mean(0) - below.corners.mean(0)
+        turn = _tilt(top) - _tilt(below)
+        centre = top.corners.mean(0)
+        shape = (top.corners - centre) * 0.93
+        shape = _rotate_about(shape, np.zeros(2), turn)
+        new_centre = centre + 0.95 * _rotate_about(step, np.zeros(2), turn)
+        scores = None if top.class_scores is None else top.class_scores.copy()
+        case.bodies.insert(0, Body(name, shape + new_centre, 1.0, scores))
+    case.size = _grown(case)
+    return case
+
+
+def _grown(case: Case, margin: float = 150.0) -> tuple[int, int]:
+    """Shift everything to positive coordinates with a margin; the canvas that holds it."""
+    pts = np.concatenate([b.corners for b in case.bodies])
+    shift = np.maximum(margin - pts.min(axis=0), 0.0)
+    for b in case.bodies:
+        b.corners = b.corners + shift
+    pts = pts + shift
+    return max(case.size[0], int(pts[:, 1].max() + margin)), max(case.size[1],
+                                                                   int(pts[:, 0].max() + margin))
+
+
+def rescale(case: Case, factor: float) -> Case:
+    for b in case.bodies:
+        b.corners = b.corners * factor
+    case.size = (int(case.size[0] * factor), int(case.size[1] * factor))
+    return case
+
+
+def fuse(case: Case, upper: str = "L4") -> Case:
+    """Two bodies in one mask (a fused block): truth is the block's upper level."""
+    up = _body(case, upper)
+    low = case.bodies[case.bodies.index(up) + 1]
+    up.corners = np.array([up.corners[0], up.corners[1], low.corners[2], low.corners[3]])
+    case.bodies.remove(low)
+    return case
+
+
+def wedge(case: Case, level: str = "L1", keep: float = 0.5) -> Case:
+    """A compression (wedge) fracture: the anterior height shrinks to ``keep``."""
+    c = _body(case, level).corners
+    c[0] = c[3] + keep * (c[0] - c[3])
+    return case
+
+
+def add_fragments(case: Case, rng: np.random.Generator) -> Case:
+    """A piece of L3 detected on its own (inside the body) and a small bony fragment beside
+    the column (an osteophyte), both low-scored."""
+    b = _body(case, "L3")
+    c = b.corners
+    piece = np.array([c[0], 0.6 * c[0] + 0.4 * c[1], 0.6 * c[3] + 0.4 * c[2], c[3]])
+    case.bodies.append(Body("fragment", piece, 0.45, None, False))
+    down, ant, hgt, wid = _axes(_body(case, "L2"))
+    centre = (c[0] + c[3]) / 2 + ant * 0.35 * wid
+    small = centre + np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * 0.16 * hgt
+    case.bodies.append(Body("fragment", small, 0.4, None, False))
+    return case
+
+
+def detector_masks(case: Case, rng: np.random.Generator, grow: tuple[float, float] = (-0.05, 0.05),
+                   noise: float = 0.02) -> Case:
+    """Outlines as a mask head draws them: rounded corners, each body eroded or dilated by up
+    to ``grow`` x its height, and a smooth wobble of ``noise`` x height along the outline."""
+    for b in case.bodies:
+        poly = shapely.Polygon(b.corners)
+        size = float(np.sqrt(max(poly.area, 1.0)))
+        rounded = poly.buffer(-0.12 * size).buffer(0.12 * size)
+        out = rounded.buffer(float(rng.uniform(*grow)) * size)
+        if out.is_empty or out.geom_type != "Polygon":
+            continue
+        ring = np.asarray(out.exterior.coords)[:-1]
+        ring = _resample(ring, 48)
+        centre = ring.mean(axis=0)
+        radial = ring - centre
+        radial /= np.maximum(np.linalg.norm(radial, axis=1, keepdims=True), 1e-9)
+        k = np.arange(len(ring))
+        wobble = sum(rng.normal(0, 1) * np.cos(2 * np.pi * f * k / len(ring) + rng.uniform(0, 6))
+                     for f in (2, 3, 5)) / np.sqrt(3)
+        b.corners = ring + radial * (noise * size * wobble)[:, None]
+    return case
+
+
+def _resample(ring: np.ndarray, count: int) -> np.ndarray:
+    closed = np.vstack([ring, ring[:1]])
+    cum = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(closed, axis=0), axis=1))])
+    t = np.linspace(0, cum[-1], count, endpoint=False)
+    return np.column_stack([np.interp(t, cum, closed[:, 0]), np.interp(t, cum, closed[:, 1])])
+
+
 def shuffled(case: Case, rng: np.random.Generator) -> Case:
     order = rng.permutation(len(case.bodies))
     case.bodies = [case.bodies[i] for i in order]
@@ -229,7 +370,7 @@ def candidates(case: Case, use_masks: bool = False) -> list[Candidate]:
 
 
 def accuracy(case: Case, result) -> tuple[int, int, bool]:
-    """(correct, total, image all right): every true vertebra labelled right, junk rejected."""
+    """(correct, total, image all right): every true vertebra labelled right, junk not labelled."""
     got = result.levels
     truth = case.truth
     correct = sum(got.get(i) == lv for i, lv in truth.items())
@@ -259,6 +400,14 @@ def listhesis_truth(case: Case, level: str) -> float:
     return float(100.0 * np.dot(shift, base) / np.dot(base, base))
 
 
+def _rotated(c: Case, r: np.random.Generator) -> Case:
+    return transform(c, float(r.uniform(8, 20) * r.choice([-1, 1])))
+
+
+def _wrong_two(c: Case, r: np.random.Generator) -> Case:
+    return wrong_scores(wrong_scores(c, "L2", "L4"), "L4", "S1")
+
+
 # The controlled corruptions the tests assert on (and the report script prints).
 CORRUPTIONS = {
     "shuffled": lambda c, r: shuffled(c, r),
@@ -274,3 +423,53 @@ CORRUPTIONS = {
     "everything": lambda c, r: shuffled(transform(
         add_duplicates(add_implants(c, r)), float(r.uniform(-15, 15)), True), r),
 }
+
+# The full suite (tests use a subset of cases; the benchmark runs every case): name ->
+# corruption. Class scores, where the mode has them, are drawn after the corruption.
+SCENARIOS = {
+    "clean": lambda c, r: c,
+    "mirrored": lambda c, r: transform(c, mirror=True),
+    "rotated 8-20 deg": _rotated,
+    "rescaled x0.4-2": lambda c, r: rescale(c, float(np.exp(r.uniform(np.log(0.4), np.log(2))))),
+    "missing top (L1)": lambda c, r: drop(c, "L1"),
+    "missing middle (L3)": lambda c, r: drop(c, "L3"),
+    "missing L5": lambda c, r: drop(c, "L5"),
+    "missing sacrum": lambda c, r: drop(c, "S1"),
+    "T12 above L1": lambda c, r: add_thoracic(c, 1),
+    "T11+T12 above L1": lambda c, r: add_thoracic(c, 2),
+    "sixth lumbar (L6)": lambda c, r: six_lumbar(c, "L6"),
+    "implants": lambda c, r: add_implants(c, r),
+    "fused L4-L5 block": lambda c, r: fuse(c, "L4"),
+    "duplicates": lambda c, r: add_duplicates(c),
+    "fragments": lambda c, r: add_fragments(c, r),
+    "one wrong class": lambda c, r: wrong_scores(c, "L3", "L5"),
+    "two wrong classes": _wrong_two,
+    "masks eroded": lambda c, r: detector_masks(c, r, (-0.07, -0.03), 0.01),
+    "masks dilated": lambda c, r: detector_masks(c, r, (0.03, 0.07), 0.01),
+    "masks jittered": lambda c, r: detector_masks(c, r),
+    "listhesis L4 30%": lambda c, r: listhesis(c, "L4", 30.0),
+    "wedged L1": lambda c, r: wedge(c, "L1", 0.5),
+    "combo: mirror, rotate, implants, dups, jitter": lambda c, r: detector_masks(shuffled(
+        transform(add_duplicates(add_implants(c, r)), float(r.uniform(-20, 20)), True), r), r),
+    "combo: T12, missing L1, rotate": lambda c, r: _rotated(drop(add_thoracic(c, 1), "L1"), r),
+    "combo: listhesis, wedge, fragments, jitter": lambda c, r: detector_masks(
+        add_fragments(wedge(listhesis(c, "L4", 25.0), "L2", 0.6), r), r),
+}
+SCORES_ONLY = ("one wrong class", "two wrong classes")  # identical to clean without scores
+
+
+def scenario_case(path: Path, scenario: str, with_scores: bool) -> Case:
+    """The case of ``path`` under ``scenario``, reproducibly (seeded by case and scenario)."""
+    rng = case_rng(path.stem, 1 + list(SCENARIOS).index(scenario))
+    case = SCENARIOS[scenario](load_case(path), rng)
+    if with_scores:
+        with_class_scores(case, rng)
+    return case
+
+
+def judge(case: Case, result) -> dict:
+    """One image's outcome: levels right/total, image right, flagged, silent error."""
+    right, total, ok = accuracy(case, result)
+    flagged = bool(result.flags["low_confidence"])
+    return {"right": right, "total": total, "ok": ok, "flagged": flagged,
+            "silent": not ok and not flagged}

@@ -1,7 +1,8 @@
-"""Level assignment on real BUU-LSPINE geometry with controlled corruption.
+"""Level assignment on real BUU-LSPINE geometry (sample + dev) under the labelling suite.
 
-Bodies are quadrilaterals of the annotated endplates; S1 is drawn from its superior endplate.
-Each test runs all 20 cases (polygons: milliseconds each) and asserts the labels.
+Bodies are the annotated endplate quadrilaterals; S1 is a tapering sacral outline under the
+real S1 superior endplate. The suite runs here on a representative subset of the 60 cases
+(every sixth, both folders); ``benchmarks/bench_labeller_accuracy.py`` runs every case.
 """
 
 from __future__ import annotations
@@ -9,73 +10,107 @@ from __future__ import annotations
 import json
 
 import buu_cases as bc
-import numpy as np
 import pytest
 
 from lumbarseg.postprocess import label_vertebrae
 
-FILES = bc.buu_files()
-pytestmark = pytest.mark.skipif(not FILES, reason=f"BUU sample not found at {bc.BUU_DIR}")
+# Images-right floors per scenario and mode where 1.0 is not reachable from the evidence:
+# without class scores, a sixth lumbar-type body cannot be told from a T12 (flagged instead),
+# and an L5 that tapers like a sacrum can pass for S1 when S1 is missing (flagged as well).
+FLOORS = {
+    ("sixth lumbar (L6)", False): 0.0,
+    ("missing sacrum", False): 0.7,
+    ("combo: T12, missing L1, rotate", True): 0.7,
+    ("combo: T12, missing L1, rotate", False): 0.8,
+}
 
 
-def _score(corrupt, with_scores: bool, seed: int = 0, use_masks: bool = False, files=FILES):
-    rng = np.random.default_rng(seed)
-    right = total = images = 0
-    results = []
+def _subset(files):
+    return files[::6]
+
+
+def _run(files, scenario: str, with_scores: bool, use_masks: bool = False):
+    outcomes, results = [], []
     for f in files:
-        case = bc.load_case(f)
-        if with_scores:
-            bc.with_class_scores(case, rng)
-        case = corrupt(case, rng)
+        case = bc.scenario_case(f, scenario, with_scores)
         res = label_vertebrae(bc.candidates(case, use_masks), image_shape=case.size)
-        c, t, ok = bc.accuracy(case, res)
-        right, total, images = right + c, total + t, images + ok
+        outcomes.append(bc.judge(case, res))
         results.append((case, res))
-    return right / total, images / len(files), results
+    right = sum(o["right"] for o in outcomes) / sum(o["total"] for o in outcomes)
+    images = sum(o["ok"] for o in outcomes) / len(outcomes)
+    return right, images, outcomes, results
 
 
-CORRUPTIONS = bc.CORRUPTIONS
+SUITE = [pytest.param(name, scores, id=f"{name}-{'scores' if scores else 'anatomy'}")
+         for scores in (True, False) for name in bc.SCENARIOS
+         if scores or name not in bc.SCORES_ONLY]  # wrong class scores need class scores
 
 
-@pytest.mark.parametrize("name", list(CORRUPTIONS))
-def test_levels_with_class_scores(name):
-    per_instance, per_image, _ = _score(CORRUPTIONS[name], with_scores=True)
-    assert per_instance == 1.0 and per_image == 1.0
+@pytest.mark.parametrize(("scenario", "with_scores"), SUITE)
+def test_suite_scenario(buu_files, scenario, with_scores):
+    _, images, outcomes, results = _run(_subset(buu_files), scenario, with_scores)
+    silent = [case.name for o, (case, _) in zip(outcomes, results, strict=True) if o["silent"]]
+    assert not silent, f"wrong without low_confidence: {silent}"
+    assert images >= FLOORS.get((scenario, with_scores), 1.0), images
 
 
-@pytest.mark.parametrize("name", list(CORRUPTIONS))
-def test_levels_from_anatomy_only(name):
-    per_instance, per_image, _ = _score(CORRUPTIONS[name], with_scores=False)
-    # A lumbar body as flat as a sacral top can pass for S1 when the real S1 is missing.
-    assert per_instance >= 0.9 and per_image >= 0.9
+def test_wrong_images_carry_a_reason(buu_files):
+    _, _, _, results = _run(_subset(buu_files), "sixth lumbar (L6)", False)
+    for case, res in results:
+        assert res.flags["transitional_suspected"] or res.flags["low_confidence"]
+        assert any("T12" in r for r in res.flags["low_confidence_reasons"]), case.name
+        assert res.levels[len(case.bodies) - 1] == "S1"  # still counted from the sacrum
 
 
-def test_one_confidently_wrong_body_does_not_shift_the_column():
-    per_instance, per_image, results = _score(lambda c, r: bc.wrong_scores(c, "L3", "L5"), True)
-    assert per_instance == 1.0
+def test_sacrum_is_found_without_class_scores_when_the_top_is_missing(buu_files):
+    # The regression of the issue: L2..S1 must not be called L1..L5 with "S1 missing".
+    _, images, _, results = _run(buu_files, "missing top (L1)", False)
+    assert images == 1.0
+    for _, res in results:
+        assert res.flags["anchor"] == "S1" and res.flags["missing_levels"] == ["L1"]
+
+
+def test_missing_sacrum_without_film_edge_is_low_confidence(buu_files):
+    _, _, _, results = _run(_subset(buu_files), "missing sacrum", False)
+    for case, res in results:
+        assert res.flags["low_confidence"], case.name
+        reasons = " ".join(res.flags["low_confidence_reasons"])
+        assert "S1" in reasons
+
+
+def test_clean_columns_are_not_flagged(buu_files):
+    for with_scores in (True, False):
+        _, images, outcomes, _ = _run(buu_files, "clean", with_scores)
+        assert images == 1.0
+        assert sum(o["flagged"] for o in outcomes) <= 0.05 * len(outcomes)
+
+
+def test_one_confidently_wrong_body_does_not_shift_the_column(buu_files):
+    right, _, _, results = _run(_subset(buu_files), "one wrong class", True)
+    assert right == 1.0
     for _case, res in results:
         l3 = next(v for v in res.vertebrae if v.level == "L3")
         assert l3.confidence < next(v for v in res.vertebrae if v.level == "L2").confidence
 
 
-def test_gap_keeps_levels_and_is_reported():
-    _, _, results = _score(lambda c, r: bc.drop(c, "L3"), with_scores=False)
+def test_gap_keeps_levels_and_is_reported(buu_files):
+    _, _, _, results = _run(_subset(buu_files), "missing middle (L3)", False)
     for _, res in results:
         assert res.flags["gap_levels"] == ["L3"]
         assert res.flags["missing_levels"] == ["L3"]
         assert not res.flags["fov_cut_top"] and not res.flags["fov_cut_bottom"]
 
 
-def test_implants_are_rejected_and_flagged():
-    _, _, results = _score(lambda c, r: bc.add_implants(c, r), with_scores=False)
+def test_implants_are_rejected_and_flagged(buu_files):
+    _, _, _, results = _run(_subset(buu_files), "implants", False)
     for case, res in results:
         junk = {i for i, b in enumerate(case.bodies) if not b.is_vertebra}
         assert {r.index for r in res.rejected} == junk
         assert res.flags["implants_present"]
 
 
-def test_duplicates_are_rejected_as_duplicates():
-    _, _, results = _score(lambda c, r: bc.add_duplicates(c), with_scores=True)
+def test_duplicates_are_rejected_as_duplicates(buu_files):
+    _, _, _, results = _run(_subset(buu_files), "duplicates", True)
     for case, res in results:
         reasons = {r.index: r.reason for r in res.rejected}
         for i, b in enumerate(case.bodies):
@@ -83,23 +118,17 @@ def test_duplicates_are_rejected_as_duplicates():
                 assert reasons[i].startswith("duplicate_of_")
 
 
-def test_six_lumbar_bodies_are_flagged_as_transitional():
-    for where, _extra in (("top", "T12"), ("L6", "L6")):
-        _, _, results = _score(lambda c, r, w=where: bc.six_lumbar(c, w), with_scores=False)
-        flagged = sum(res.flags["transitional_suspected"] for _, res in results)
-        s1_right = sum(res.levels.get(len(case.bodies) - 1) == "S1" for case, res in results)
-        assert s1_right == len(results)
-        assert flagged >= 0.9 * len(results), (where, flagged)
-    _, _, results = _score(lambda c, r: bc.six_lumbar(c, "L6"), with_scores=True)
-    for case, res in results:
-        assert res.levels == case.truth  # class scores make L6 the lumbarised sixth body
+def test_sixth_lumbar_body_with_class_scores_is_l6(buu_files):
+    _, images, _, results = _run(_subset(buu_files), "sixth lumbar (L6)", True)
+    assert images == 1.0
+    assert all(res.flags["transitional_suspected"] for _, res in results)
 
 
-def test_listhesis_keeps_two_bodies_and_measures_the_slip():
+def test_listhesis_keeps_two_bodies_and_measures_the_slip(buu_files):
     for mirror in (False, True):
-        _, _, results = _score(lambda c, r, m=mirror: bc.transform(bc.listhesis(c, "L4", 30.0),
-                                                                   7.0, m), with_scores=False)
-        for case, res in results:
+        for f in _subset(buu_files):
+            case = bc.transform(bc.listhesis(bc.load_case(f), "L4", 30.0), 7.0, mirror)
+            res = label_vertebrae(bc.candidates(case), image_shape=case.size)
             assert len(res.vertebrae) == 6
             slip = res.measurements["listhesis"]["L4"]
             truth = bc.listhesis_truth(case, "L4")
@@ -108,28 +137,30 @@ def test_listhesis_keeps_two_bodies_and_measures_the_slip():
             assert slip["grade"] == (2 if truth > 25 else 1)
 
 
-def test_lordosis_matches_the_annotated_endplates():
+def test_lordosis_matches_the_annotated_endplates(buu_files):
     for mirror, angle in ((False, 0.0), (True, 0.0), (True, 12.0)):
-        _, _, results = _score(lambda c, r, m=mirror, a=angle: bc.transform(c, a, m), False)
-        for case, res in results:
+        for f in _subset(buu_files):
+            case = bc.transform(bc.load_case(f), angle, mirror)
+            res = label_vertebrae(bc.candidates(case), image_shape=case.size)
             truth = bc.lordosis_truth(case)
             assert res.flags["facing"] == case.facing
             assert abs(res.measurements["lordosis_deg"] - truth) < 0.5, case.name
 
 
-def test_masks_at_full_resolution_give_the_same_labels_and_close_angles():
-    files = FILES[::5]
-    _, per_image, results = _score(lambda c, r: bc.transform(c, -10, True), False,
-                                   use_masks=True, files=files)
-    assert per_image == 1.0
-    for case, res in results:
+def test_masks_at_full_resolution_give_the_same_labels_and_close_angles(buu_files):
+    files = buu_files[::15]
+    for f in files:
+        case = bc.transform(bc.load_case(f), -10, True)
+        res = label_vertebrae(bc.candidates(case, use_masks=True))
+        assert bc.accuracy(case, res)[2], case.name
         assert abs(res.measurements["lordosis_deg"] - bc.lordosis_truth(case)) < 2.0
 
 
-def test_result_is_json_serialisable_and_in_mm_with_spacing():
-    case = bc.load_case(FILES[0])
+def test_result_is_json_serialisable_and_in_mm_with_spacing(buu_files):
+    case = bc.load_case(buu_files[0])
     res = label_vertebrae(bc.candidates(case), pixel_spacing_mm=(0.2, 0.2))
     doc = json.loads(json.dumps(res.to_json()))
     heights = doc["measurements"]["body_heights"]["L3"]
     assert heights["anterior_mm"] == pytest.approx(0.2 * heights["anterior_px"], rel=1e-3)
     assert [v["level"] for v in doc["vertebrae"]] == ["L1", "L2", "L3", "L4", "L5", "S1"]
+    assert doc["flags"]["low_confidence_reasons"] == []

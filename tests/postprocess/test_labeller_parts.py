@@ -10,13 +10,9 @@ import pytest
 
 from lumbarseg.postprocess import Candidate, candidates_from_instances, label_vertebrae
 
-FILES = bc.buu_files()
-needs_buu = pytest.mark.skipif(not FILES, reason=f"BUU sample not found at {bc.BUU_DIR}")
 
-
-@needs_buu
-def test_body_shaped_metal_is_rejected_when_the_image_is_given():
-    case = bc.load_case(FILES[3])
+def test_body_shaped_metal_is_rejected_when_the_image_is_given(buu_files):
+    case = bc.load_case(buu_files[3])
     h, w = case.size
     image = np.full((h, w), 0.3, np.float32)
     masks = bc.masks_of(case)
@@ -35,9 +31,8 @@ def test_body_shaped_metal_is_rejected_when_the_image_is_given():
     assert [v.level for v in res.vertebrae] == ["L1", "L2", "L3", "L4", "L5", "S1"]
 
 
-@needs_buu
-def test_fused_block_is_flagged_and_counts_as_two_levels():
-    case = bc.load_case(FILES[0])
+def test_fused_block_is_flagged_and_counts_as_two_levels(buu_files):
+    case = bc.load_case(buu_files[0])
     l4, l5 = case.bodies[3].corners, case.bodies[4].corners
     block = np.array([l4[0], l4[1], l5[2], l5[3]])
     cands = [Candidate(polygon=b.corners) for b in case.bodies[:3]]
@@ -54,11 +49,10 @@ def test_no_candidates_gives_an_empty_flagged_result():
     json.dumps(res.to_json())
 
 
-@needs_buu
-def test_candidates_from_detectron2_instances():
+def test_candidates_from_detectron2_instances(buu_files):
     structures = pytest.importorskip("detectron2.structures")
     torch = pytest.importorskip("torch")
-    case = bc.load_case(FILES[1])
+    case = bc.load_case(buu_files[1])
     masks = np.stack(bc.masks_of(case))
     inst = structures.Instances(masks.shape[1:])
     inst.pred_masks = torch.from_numpy(masks)
@@ -72,13 +66,12 @@ def test_candidates_from_detectron2_instances():
     assert res.flags["anchor"] == "S1"
 
 
-@needs_buu
-def test_label_cli_writes_coco_results_and_sidecar(tmp_path):
+def test_label_cli_writes_coco_results_and_sidecar(buu_files, tmp_path):
     from pycocotools import mask as mask_utils
 
     from lumbarseg.cli import main
 
-    case = bc.shuffled(bc.add_implants(bc.load_case(FILES[2]), np.random.default_rng(1)),
+    case = bc.shuffled(bc.add_implants(bc.load_case(buu_files[2]), np.random.default_rng(1)),
                        np.random.default_rng(2))
     h, w = case.size
     preds = []
@@ -119,3 +112,52 @@ def test_label_cli_reports_a_bad_file_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and "p.json" in err and "\n" not in err
     assert not (tmp_path / "o.json").exists()
+
+
+def test_label_cli_reports_each_bad_prediction_in_one_line_and_labels_the_rest(
+        buu_files, tmp_path, capsys):
+    from lumbarseg.cli import main
+
+    case = bc.load_case(buu_files[4])
+    h, w = case.size
+    good = [{"image_id": 1, "category_id": 1, "score": 0.9,
+             "segmentation": [b.corners.ravel().tolist()]} for b in case.bodies]
+    poly = good[0]["segmentation"][0]
+    bad = [
+        {"image_id": 99, "category_id": 1, "score": 0.9, "segmentation": [poly]},  # unknown id
+        {"image_id": 1, "category_id": 1, "score": 0.9, "segmentation": []},  # empty
+        {"image_id": 1, "category_id": 1, "score": 0.9,
+         "segmentation": [[float("nan")] + poly[1:]]},  # NaN vertex
+        {"image_id": 1, "category_id": 1, "score": -0.3, "segmentation": [poly]},  # negative
+        {"image_id": 1, "category_id": 1, "score": 0.9,
+         "segmentation": {"size": [h, w], "counts": [h * w]}},  # empty RLE mask
+    ]
+    (tmp_path / "p.json").write_text(json.dumps(good[:3] + bad + good[3:]))
+    (tmp_path / "i.json").write_text(json.dumps({
+        "images": [{"id": 1, "height": h, "width": w, "file_name": "a.png"},
+                   {"id": 2, "height": h, "width": w, "file_name": "b.png"}],
+        "categories": [{"id": 1, "name": "vertebra"}]}))
+    out = tmp_path / "o.json"
+    code = main(["label", "--predictions", str(tmp_path / "p.json"), "--images",
+                 str(tmp_path / "i.json"), "--out", str(out)])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 0
+    assert len(err) == len(bad)
+    for line, word in zip(err, ("99", "empty", "NaN", "negative", "empty"), strict=True):
+        assert "p.json" in line and word in line and "Traceback" not in line
+    labelled = json.loads(out.read_text())
+    assert sorted(r["level"] for r in labelled) == sorted(["L1", "L2", "L3", "L4", "L5", "S1"])
+    side = json.loads((tmp_path / "o.sidecar.json").read_text())
+    assert [s["index"] for s in side["skipped_predictions"]] == [3, 4, 5, 6, 7]
+    assert side["images"]["2"]["flags"]["no_vertebrae"]
+
+
+def test_nan_or_negative_candidates_are_rejected_not_labelled():
+    square = np.array([[0, 0], [40, 0], [40, 30], [0, 30]], float)
+    cands = [Candidate(polygon=square + [0, 50 * k], score=0.9) for k in range(5)]
+    cands.append(Candidate(polygon=np.where(square == 40, np.nan, square) + [0, 300]))
+    cands.append(Candidate(polygon=square + [0, 350], score=float("nan")))
+    res = label_vertebrae(cands)
+    reasons = {r.index: r.reason for r in res.rejected}
+    assert reasons[5] == "empty" and reasons[6] == "low_score"
+    assert len(res.vertebrae) == 5

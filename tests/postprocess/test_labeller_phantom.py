@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("lumbarseg.phantom.render")
-from evaluate_phantom import evaluate  # noqa: E402  (tests/postprocess is on sys.path)
+from phantom_cases import evaluate  # noqa: E402  (tests/postprocess is on sys.path)
 
 
 def test_phantom_levels_and_measurements_with_class_scores():

@@ -1,16 +1,15 @@
-"""Labeller accuracy and measurement errors on phantom ground truth (post-op films included).
+"""Phantom ground truth as labeller inputs (post-op films included), and its scoring.
 
-Run: ``.venv/bin/python tests/postprocess/evaluate_phantom.py [N]``. Candidates are the true
-instances (masks with rounded corners, osteophytes, overlaps; bodies cut by the film edge may stay
-unlabelled but never take a wrong level) plus every implant polygon and
-every visible non-COCO body (T12, extra lumbar) as false candidates; class scores are absent
+Shared by ``test_labeller_phantom.py`` and ``benchmarks/evaluate_phantom.py``. Candidates are
+the true instances (masks with rounded corners, osteophytes, overlaps; bodies cut by the film
+edge may stay unlabelled but never take a wrong level) plus every implant polygon and every
+visible non-COCO body (T12, extra lumbar) as false candidates; class scores are absent
 (anatomy only) or noisy-but-right. Implants must be rejected; extra bodies must not take an
 L1..S1 label.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np
@@ -82,21 +81,3 @@ def evaluate(n: int, with_scores: bool, size: int = 512, seed: int = 0, use_imag
     return {"instances": right / max(total, 1), "images": images_ok / n, "n": n,
             "postop": postop, "lordosis_abs_err": np.abs(lordosis_err),
             "listhesis_abs_err": np.abs(slip_err), "ms": 1000 * np.median(times)}
-
-
-def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 40
-    for with_scores in (True, False):
-        r = evaluate(n, with_scores)
-        le, se = r["lordosis_abs_err"], r["listhesis_abs_err"]
-        print(f"{'class scores' if with_scores else 'anatomy only'}: {n} phantoms "
-              f"({r['postop']} post-op), level accuracy per instance {r['instances']:.3f}, "
-              f"per image {r['images']:.3f}; lordosis |err| mean {le.mean():.2f} "
-              f"max {le.max():.2f} deg (n={len(le)}); listhesis |err| mean "
-              f"{se.mean() if len(se) else float('nan'):.2f} max "
-              f"{se.max() if len(se) else float('nan'):.2f} % (n={len(se)}); "
-              f"median {r['ms']:.1f} ms/image")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,148 @@
+"""Is this body the sacrum (S1)? Geometric evidence, as a log-likelihood ratio per body.
+
+Why these cues hold on lateral films, whatever the detector:
+
+* **Caudal taper.** Lumbar bodies are boxes: their width (anterior to posterior) is the same
+  at the top and the bottom of the body, within a few percent, even when wedged or slipped.
+  The S1 segment is the top of a wedge-shaped bone: under its wide superior endplate the
+  anterior surface runs back toward the posterior wall, so the caudal half is clearly
+  narrower. This is the strongest shape cue and it does not depend on the body's size.
+* **Relative to the column.** A detector (or an annotator) may draw every body a little
+  trapezoidal; the sacrum still tapers *more than the other bodies of the same image*.
+  Comparing with the image's own median removes such a bias.
+* **A flat top segment.** Many masks (and annotation protocols) stop S1 at its first
+  segment: a short, flat block, flatter and a little narrower than the L5 above it. That
+  outline need not taper, so flatness is an alternative cue (the stronger of the two counts),
+  read relative to the neighbours because elderly lumbar bodies can be flat in absolute terms.
+
+Position cues (nothing lies below the sacrum; a lumbar film is centred low, so its bottom is
+nearly always the sacrum while its top varies) live in the assignment's priors, and class
+scores, where a detector gives them, are combined there as well. The ratio computed here is
+the evidence for "S1" against "a lumbar body", in natural log units, clipped so that one
+badly drawn mask cannot decide alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lumbarseg.postprocess.endplates import body_frame
+from lumbarseg.postprocess.geometry import Shape
+
+_SLICES = 18  # over 15-85 % of the height; each direction reads 15 of them
+# Share of the height where widths are read: clear of rounded corners, and stopping before a
+# wedged L5's short posterior wall ends (its slanted inferior endplate would mimic a taper).
+_SLICE_RANGE = (0.15, 0.75)
+# Caudal/cranial width above which a body reads as a lumbar box: measured on real BUU bodies
+# lumbar bodies at the column's end stay >= 0.93, sacral outlines <= 0.9 (99 %).
+TAPER_LUMBAR = 0.915
+TAPER_SCALE = 0.02  # ratio units per nat
+RELATIVE_MARGIN = 0.06  # the sacrum tapers at least this much more than the column's median
+MAX_LLR = 4.0
+FLAT_MAX_LLR = 1.73  # flatness alone is weaker evidence (p 0.15..0.85, as before)
+
+
+def _fit_ratio(fractions: np.ndarray, widths: np.ndarray, caudal: float, cranial: float,
+               ) -> float:
+    """Width at height fraction ``caudal`` over width at ``cranial``, from a least-squares
+    line through the slice widths."""
+    ok = np.isfinite(widths)
+    if ok.sum() < 3:
+        return 1.0
+    x, y = fractions[ok], widths[ok]
+    xm, ym = float(x.mean()), float(y.mean())
+    slope = float(((x - xm) * (y - ym)).sum() / max(float(((x - xm) ** 2).sum()), 1e-12))
+    return (ym + slope * (caudal - xm)) / max(ym + slope * (cranial - xm), 1e-6)
+
+
+def tapers(shape: Shape, caudal: np.ndarray) -> tuple[float, float]:
+    """(taper with ``caudal`` as given, taper with it reversed) of one body.
+
+    Taper is the fitted width at 3/4 of the body's height over the width at 1/4 (counted
+    from the cranial end), in the body's own frame (the side of its minimum-area rectangle
+    closest to ``caudal``). Widths are read exactly where slices cross the outline, and a line
+    through them averages out the wobble of detector masks. Both directions come from one
+    set of slices.
+    """
+    u = body_frame(shape, caudal)
+    v = np.array([-u[1], u[0]])
+    along, across = shape.outline @ u, shape.outline @ v
+    lo, hi = float(along.min()), float(along.max())
+    height = max(hi - lo, 1e-6)
+    first, last = _SLICE_RANGE
+    fractions = np.linspace(first, 1.0 - first, _SLICES)
+    levels = lo + fractions * height
+    a0, a1 = along, np.concatenate([along[1:], along[:1]])
+    b0, b1 = across, np.concatenate([across[1:], across[:1]])
+    crosses = (np.minimum(a0, a1)[None] <= levels[:, None]) & (
+        np.maximum(a0, a1)[None] > levels[:, None])
+    t = (levels[:, None] - a0[None]) / np.where(a1 == a0, 1e-9, a1 - a0)[None]
+    at = b0[None] + t * (b1 - b0)[None]
+    widths = (np.where(crosses, at, -np.inf).max(axis=1)
+              - np.where(crosses, at, np.inf).min(axis=1))
+    down = fractions <= last + 1e-9
+    up = fractions >= 1.0 - last - 1e-9
+    return (_fit_ratio(fractions[down], widths[down], 0.75, 0.25),
+            _fit_ratio(fractions[up], widths[up], 0.25, 0.75))
+
+
+def _median_without_each(values: np.ndarray) -> np.ndarray:
+    """For each k, the median of ``values`` without element k."""
+    n = len(values)
+    order = np.argsort(values, kind="stable")
+    ranked = values[order]
+    out = np.empty(n)
+    for pos, k in enumerate(order):
+        rest = np.concatenate([ranked[:pos], ranked[pos + 1:]])
+        m = len(rest)
+        out[k] = rest[m // 2] if m % 2 else 0.5 * (rest[m // 2 - 1] + rest[m // 2])
+    return out
+
+
+def flatness_llr(aspects: np.ndarray, widths: np.ndarray, k: int,
+                 others: float | None = None) -> float:
+    """Evidence that body k is a flat first sacral segment: flatter (height/width) than its
+    inner neighbour and the column's median, and a little narrower than that neighbour."""
+    n = len(aspects)
+    logit = -(aspects[k] - 0.66) / 0.05
+    if n > 1:
+        inner = k - 1 if k == n - 1 or (k > 0 and aspects[k - 1] < aspects[k + 1]) else k + 1
+        if others is None:
+            others = float(np.median(np.delete(aspects, k)))
+        logit += (-(aspects[k] / aspects[inner] - 0.9) / 0.1
+                  - (aspects[k] / others - 0.9) / 0.1
+                  - (widths[k] / widths[inner] - 0.96) / 0.04)
+    return float(np.clip(0.5 * logit, -MAX_LLR, FLAT_MAX_LLR))
+
+
+def sacrum_llr(shapes: list[Shape], centroids: np.ndarray, heights: np.ndarray,
+               widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(LLR that each body is S1 with the caudal end down the list, with it up the list).
+
+    The caudal direction of each body is its incoming direction along the ordered chain
+    (for the first body, the direction to the next); ``heights``/``widths`` are each body's
+    extents along and across the column.
+    """
+    n = len(shapes)
+    aspects = heights / np.maximum(widths, 1e-6)
+    median_aspect = _median_without_each(aspects) if n > 1 else aspects
+    flat = np.array([flatness_llr(aspects, widths, k, float(median_aspect[k]))
+                     for k in range(n)])
+    down, up = np.ones(n), np.ones(n)
+    for k in range(n):
+        if n == 1:
+            direction = np.array([0.0, 1.0])
+        else:
+            direction = centroids[k] - centroids[k - 1] if k else centroids[1] - centroids[0]
+        down[k], up[k] = tapers(shapes[k], direction / max(np.linalg.norm(direction), 1e-9))
+    if n > 1:  # the last body's caudal direction, reversed, is toward the one before it
+        direction = centroids[-2] - centroids[-1]
+        up[-1] = tapers(shapes[-1], direction / max(np.linalg.norm(direction), 1e-9))[0]
+    out = []
+    for values in (down, up):
+        llr = np.clip((TAPER_LUMBAR - values) / TAPER_SCALE, -MAX_LLR, MAX_LLR)
+        if n >= 3:
+            relative = (_median_without_each(values) - values - RELATIVE_MARGIN) / TAPER_SCALE
+            llr = 0.5 * llr + 0.5 * np.clip(relative, -MAX_LLR, MAX_LLR)
+        out.append(np.maximum(llr, flat))
+    return out[0], out[1]
