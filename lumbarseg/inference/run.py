@@ -57,6 +57,7 @@ class InferenceOptions:
     num_machines: int = 1
     machine_rank: int = 0
     dist_url: str = "auto"
+    runtime: str = "pytorch"  # or "onnxruntime" (lumbarseg.deploy); a .lsm config is a bundle
 
 
 def _cpus() -> int:
@@ -124,10 +125,9 @@ def _worker(options: InferenceOptions) -> int:
     import torch
     from detectron2.utils import comm
 
-    from lumbarseg.config import load_config
+    from lumbarseg.deploy import build_predictor, model_configs
     from lumbarseg.inference.dataset import InferenceDataset, build_loader
     from lumbarseg.inference.labelling import Labeller
-    from lumbarseg.inference.predictor import BatchPredictor, load_model
 
     rank, world = comm.get_rank(), comm.get_world_size()
     device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -135,18 +135,13 @@ def _worker(options: InferenceOptions) -> int:
         device = f"cuda:{comm.get_local_rank()}"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise LumbarsegError("--device cuda asked for, but PyTorch sees no CUDA device")
-    if options.fuse_config and not options.fuse_weights:
-        raise LumbarsegError("--fuse-config needs --fuse-weights")
 
-    cfgs = [load_config(options.config, options.opts)]
-    weights = [options.weights]
-    if options.fuse_config:
-        cfgs.append(load_config(options.fuse_config, options.opts))
-        weights.append(options.fuse_weights)
+    cfgs, weights = model_configs(options)  # config + checkpoint or a .lsm bundle (+ fused)
     for cfg in cfgs:
         cfg.MODEL.DEVICE = device
     labeller = Labeller(use_postprocess=options.use_postprocess)
-    model_id = _fingerprint(cfgs, weights, labeller.name)
+    runtime_tag = "" if options.runtime == "pytorch" else f"\0{options.runtime}"
+    model_id = _fingerprint(cfgs, weights, labeller.name + runtime_tag)
 
     items, discovery_skips = discover(options.inputs)
     index = options.shard[0] * world + rank
@@ -181,8 +176,7 @@ def _worker(options: InferenceOptions) -> int:
         chosen = chosen[: options.max_images]
     todo = [mine[pos] for pos in chosen]
 
-    models = [load_model(cfg, w) for cfg, w in zip(cfgs, weights, strict=True)]
-    predictor = BatchPredictor(models, cfgs[0], device, amp=options.amp)
+    predictor = build_predictor(options, cfgs, weights, device)
     workers = options.num_workers
     if workers is None:
         workers = default_workers(options.num_gpus, device)
@@ -227,6 +221,7 @@ def _worker(options: InferenceOptions) -> int:
         "weights": str(options.weights),
         "fuse_config": options.fuse_config, "fuse_weights": options.fuse_weights,
         "model": model_id, "labeller": labeller.name, "device": device,
+        "runtime": options.runtime,
         "batch_size": options.batch_size, "num_workers": workers, "world_size": count,
         "input_root": input_root(options.inputs),
         "keep_phi": options.keep_phi,
