@@ -77,7 +77,8 @@ class Bundle:
                               weights_only=True)
         except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputFileError(self.path, f"weights are not a plain tensor file: {first}") from None
+            problem = f"weights are not a plain tensor file: {first}"
+            raise InputFileError(self.path, problem) from None
 
     def load_config(self, opts: list[str] | None = None):
         """The bundle's Detectron2 config, with ``KEY VALUE`` overrides applied."""

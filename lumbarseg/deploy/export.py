@@ -59,12 +59,44 @@ def output_names(model: torch.nn.Module, image: torch.Tensor) -> list[str]:
     return sorted(instances.get_fields()) + ["image_size"]
 
 
+class ZeroSafeGroupNorm(torch.nn.Module):
+    """GroupNorm on one extra all-zero row, dropped again. The ONNX exporter's GroupNorm
+    reshapes to (N, G, -1), which ONNX Runtime rejects for N = 0, i.e. in the mask head of
+    an image without detections. Rows are normalised independently, so the other rows'
+    values are exactly the stock GroupNorm's."""
+
+    def __init__(self, norm: torch.nn.GroupNorm):
+        super().__init__()
+        self.groups, self.eps = norm.num_groups, norm.eps
+        self.weight, self.bias = norm.weight, norm.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        extra = torch.zeros(1, x.shape[1], x.shape[2], x.shape[3], dtype=x.dtype)
+        padded = torch.cat([x, extra])
+        normed = torch.nn.functional.group_norm(padded, self.groups, self.weight, self.bias,
+                                                self.eps)
+        return normed[:-1]
+
+
+def _onnx_ready(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy whose ROI heads' GroupNorms survive zero detections in ONNX Runtime (the
+    backbone always sees one image and keeps the stock GroupNorm)."""
+    import copy
+
+    model = copy.deepcopy(model).eval()
+    for module in list(model.roi_heads.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, torch.nn.GroupNorm) and child.affine:
+                setattr(module, name, ZeroSafeGroupNorm(child))
+    return model
+
+
 def export_onnx(model: torch.nn.Module, cfg: CfgNode, image: torch.Tensor | None = None) -> bytes:
     """The ONNX graph (bytes) of ``model``, with dynamic image height/width and
     detection count."""
     image = sample_image(cfg) if image is None else image
     names = output_names(model, image)
-    adapter = tracing_adapter(model, image)
+    adapter = tracing_adapter(_onnx_ready(model), image)
     dynamic = {INPUT_NAME: {1: "height", 2: "width"}}
     dynamic.update({n: {0: "detections"} for n in names if n != "image_size"})
     buffer = io.BytesIO()
@@ -74,7 +106,6 @@ def export_onnx(model: torch.nn.Module, cfg: CfgNode, image: torch.Tensor | None
         torch.onnx.export(adapter, adapter.flattened_inputs, buffer, opset_version=ONNX_OPSET,
                           input_names=[INPUT_NAME], output_names=names,
                           dynamic_axes=dynamic, dynamo=False)
-    model.eval()  # the exporter restores the adapter's (training) mode on the way out
     return buffer.getvalue()
 
 
