@@ -314,6 +314,8 @@ def main() -> None:
                         help="interleaved speed runs of each pipeline; the best one counts")
     parser.add_argument("--speed-n", type=int, default=100, help="files for the speed runs")
     parser.add_argument("--memory-n", type=int, nargs="*", default=[50, 500])
+    parser.add_argument("--memory-runtimes", nargs="*", default=None,
+                        help="runtimes whose peak memory is measured (default: all)")
     parser.add_argument("--profile", action="store_true", help="also profile the stages")
     parser.add_argument("--profile-n", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=4)
@@ -353,7 +355,7 @@ def main() -> None:
         if args.profile:
             profile(args, inputs[args.speed_n])
         _speed(args, runtimes, inputs[args.speed_n], root)
-        for runtime in runtimes:
+        for runtime in runtimes if args.memory_runtimes is None else args.memory_runtimes:
             for n in args.memory_n:
                 mem = run_child(f"ours:{runtime}", args, inputs[n], root / f"mem_{runtime}_{n}")
                 print(f"peak memory (PSS of process tree), lumbarseg infer --runtime {runtime} "

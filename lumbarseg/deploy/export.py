@@ -121,7 +121,9 @@ def export_torchscript(model: torch.nn.Module, cfg: CfgNode, path: str | Path,
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(adapter, adapter.flattened_inputs, check_trace=False)
     buffer = io.BytesIO()
-    torch.jit.save(traced, buffer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is what was asked for
+        torch.jit.save(traced, buffer)
     write_bytes_atomic(Path(path), buffer.getvalue())
     return names
 
