@@ -196,7 +196,10 @@ def run_child(kind: str, args: argparse.Namespace, input_dir: Path, out: Path) -
              else []),
            "--opts", *args.opts]
     log = open(out.parent / f"{out.name}.log", "w")  # noqa: SIM115 (closed with the child)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
+    # The result goes to a file: a pipe would fill up (the levels of 500 files) and block
+    # the child while this process only samples memory.
+    result_file = open(out.parent / f"{out.name}.result", "w+")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, stdout=result_file, stderr=log, text=True)
     parent = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:
@@ -207,7 +210,9 @@ def run_child(kind: str, args: argparse.Namespace, input_dir: Path, out: Path) -
         except psutil.Error:
             pass
         time.sleep(0.05)
-    stdout = proc.stdout.read()
+    result_file.seek(0)
+    stdout = result_file.read()
+    result_file.close()
     log.close()
     if proc.returncode not in (0, 1) or not stdout.strip():
         tail = Path(log.name).read_text()[-3000:]
