@@ -26,6 +26,10 @@ INSTALL_REQUIRES = [
     "scipy>=1.10",
     "tqdm>=4.60",
     "setuptools<81",  # detectron2.model_zoo imports pkg_resources
+    # lumbarseg.deploy: `export-model` writes the ONNX graph into bundles (torch's exporter
+    # needs onnx); `infer --runtime onnxruntime` runs it (picked over OpenVINO by measurement).
+    "onnx>=1.16",
+    "onnxruntime>=1.18",
 ]
 
 setup(

@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("lumbarseg.cli.evaluate", "evaluate saved COCO predictions"),
     "label": ("lumbarseg.cli.label", "assign L1-L5/S1 levels to COCO predictions"),
     "infer": ("lumbarseg.cli.infer", "batch inference on folders of DICOM/PNG files"),
+    "export-model": ("lumbarseg.cli.export_model",
+                     "write a trained model as one .lsm bundle (+ TorchScript/ONNX)"),
     "export-seg": ("lumbarseg.cli.export_seg", "write DICOM SEG objects from predictions"),
     "report": ("lumbarseg.cli.report", "write the static HTML report of an inference run"),
     "demo": ("lumbarseg.cli.demo", "the main job end to end on bundled phantom data"),

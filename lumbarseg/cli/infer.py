@@ -8,8 +8,13 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="model config (.yaml)")
-    parser.add_argument("--weights", required=True, help="checkpoint path or URL")
+    parser.add_argument("--config", help="model config (.yaml)")
+    parser.add_argument("--weights", help="checkpoint path or URL")
+    parser.add_argument("--model", metavar="BUNDLE",
+                        help="a .lsm model bundle (lumbarseg export-model) instead of "
+                        "--config/--weights")
+    parser.add_argument("--runtime", choices=("pytorch", "onnxruntime"), default="pytorch",
+                        help="run the network with PyTorch or ONNX Runtime (CPU)")
     parser.add_argument("--input", nargs="+", required=True, metavar="PATH",
                         help="folders (walked recursively) and/or files")
     parser.add_argument("--out", required=True, help="output folder")
@@ -55,22 +60,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lumbarseg.errors import LumbarsegError
     from lumbarseg.inference import InferenceOptions, run_inference
     from lumbarseg.inference.discovery import parse_shard
+
+    if args.model and (args.config or args.weights):
+        raise LumbarsegError("give either --model or --config with --weights, not both")
+    if not args.model and not (args.config and args.weights):
+        raise LumbarsegError("a model is needed: --model BUNDLE, or --config and --weights")
+    if args.model and not args.model.endswith(".lsm"):
+        raise LumbarsegError(f"--model {args.model}: a model bundle's name ends in .lsm")
+    config = args.model or args.config  # a .lsm config is read as a bundle (lumbarseg.deploy)
+    weights = args.model or args.weights
+    device = args.device or ("cpu" if args.runtime == "onnxruntime" else None)
 
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(message)s", stream=sys.stderr)
     logging.getLogger("lumbarseg").setLevel(logging.WARNING if args.quiet else logging.INFO)
     options = InferenceOptions(
-        config=args.config, weights=args.weights, inputs=list(args.input), out=args.out,
+        config=config, weights=weights, inputs=list(args.input), out=args.out,
         opts=list(args.opts), fuse_config=args.fuse_config, fuse_weights=args.fuse_weights,
-        device=args.device, batch_size=args.batch_size, num_workers=args.workers,
+        device=device, batch_size=args.batch_size, num_workers=args.workers,
         label_workers=args.label_workers,
         amp=not args.no_amp, resume=args.resume, overlays=args.overlays,
         keep_phi=args.keep_phi, shard=parse_shard(args.shard), max_images=args.max_images,
         use_postprocess=not args.no_labeller, progress=not args.quiet,
         num_gpus=args.num_gpus, num_machines=args.num_machines,
-        machine_rank=args.machine_rank, dist_url=args.dist_url,
+        machine_rank=args.machine_rank, dist_url=args.dist_url, runtime=args.runtime,
     )
     status = run_inference(options)
     if status:

@@ -65,6 +65,7 @@ class InferenceOptions:
     num_machines: int = 1
     machine_rank: int = 0
     dist_url: str = "auto"
+    runtime: str = "pytorch"  # or "onnxruntime" (lumbarseg.deploy); a .lsm config is a bundle
 
 
 def _cpus() -> int:
@@ -189,20 +190,15 @@ def resolve_process(options: InferenceOptions) -> Process:
 
 def resolve_models(options: InferenceOptions, device: str) -> Models:
     """Configs (on ``device``) and weights of the model(s), and their fingerprint."""
-    from lumbarseg.config import load_config
+    from lumbarseg.deploy import model_configs
     from lumbarseg.inference.labelling import Labeller
 
-    if options.fuse_config and not options.fuse_weights:
-        raise LumbarsegError("--fuse-config needs --fuse-weights")
-    cfgs = [load_config(options.config, options.opts)]
-    weights = [options.weights]
-    if options.fuse_config:
-        cfgs.append(load_config(options.fuse_config, options.opts))
-        weights.append(options.fuse_weights)
+    cfgs, weights = model_configs(options)  # config + checkpoint or a .lsm bundle (+ fused)
     for cfg in cfgs:
         cfg.MODEL.DEVICE = device
     labeller = Labeller(use_postprocess=options.use_postprocess).name
-    return Models(cfgs, weights, labeller, _fingerprint(cfgs, weights, labeller))
+    runtime_tag = "" if options.runtime == "pytorch" else f"\0{options.runtime}"
+    return Models(cfgs, weights, labeller, _fingerprint(cfgs, weights, labeller + runtime_tag))
 
 
 def select_work(options: InferenceOptions, out: OutputFolder, model_id: str,
@@ -247,10 +243,9 @@ def load_models(options: InferenceOptions, models: Models, device: str):
     The one place a model is loaded: another runtime (an exported model) plugs in here by
     returning an object with the ``BatchPredictor`` interface (``__call__(batch)`` and
     ``padded_shape(sample)``)."""
-    from lumbarseg.inference.predictor import BatchPredictor, load_model
+    from lumbarseg.deploy import build_predictor
 
-    loaded = [load_model(cfg, w) for cfg, w in zip(models.cfgs, models.weights, strict=True)]
-    return BatchPredictor(loaded, models.cfgs[0], device, amp=options.amp)
+    return build_predictor(options, models.cfgs, models.weights, device)
 
 
 def run_shard(options: InferenceOptions, plan: WorkPlan, models: Models, predictor,
@@ -307,6 +302,7 @@ def merge_if_last(options: InferenceOptions, out: OutputFolder, plan: WorkPlan,
         "weights": str(options.weights),
         "fuse_config": options.fuse_config, "fuse_weights": options.fuse_weights,
         "model": models.model_id, "labeller": models.labeller, "device": device,
+        "runtime": options.runtime,
         "batch_size": options.batch_size, "num_workers": num_workers,
         "world_size": plan.count, "input_root": input_root(options.inputs),
         "keep_phi": options.keep_phi,
