@@ -161,6 +161,18 @@ def _first(value: Any) -> float:
     return float(value[0])
 
 
+def _lut_input(values: np.ndarray) -> np.ndarray:
+    """The Modality LUT output as the integers a VOI LUT is indexed by (PS3.3 C.11.2).
+
+    A rescale with integer slope and intercept, or a Modality LUT, gives whole numbers: they
+    are cast exactly. Fractional values (a fractional rescale) are truncated towards zero,
+    the conversion pydicom's ``apply_voi`` itself makes of a float array (with a warning)."""
+    finite = values[np.isfinite(values)]
+    if finite.size and (finite.min() < -(2**62) or finite.max() > 2**62):
+        raise ValueError("Modality LUT output out of the integer range")
+    return np.trunc(np.nan_to_num(values)).astype(np.int64)
+
+
 def _apply_voi(ds: Any, values: np.ndarray) -> tuple[np.ndarray, tuple[float, float] | None, str]:
     """Return (pixels, display range or None, description of what was applied)."""
     from pydicom.pixels import apply_voi
@@ -169,7 +181,7 @@ def _apply_voi(ds: Any, values: np.ndarray) -> tuple[np.ndarray, tuple[float, fl
         item = ds.VOILUTSequence[0]
         try:
             bits = int(item.LUTDescriptor[2])
-            out = apply_voi(values, ds, index=0)
+            out = apply_voi(_lut_input(values), ds, index=0)
             return out.astype(np.float32), (0.0, float(2**bits - 1)), "VOI LUT (first)"
         except Exception as exc:  # a broken LUT should not lose the image; fall through
             note = f"VOI LUT unusable ({type(exc).__name__}); "

@@ -96,6 +96,34 @@ def test_voi_lut_sequence_takes_precedence(tmp_path, dcm):
     np.testing.assert_array_equal(image.pixels, 255 - stored)
 
 
+@pytest.mark.parametrize("slope, intercept", [(1, 0), (1, -20), (0.5, 3)])
+def test_voi_lut_gets_integers_no_float_warning_same_pixels(tmp_path, dcm, slope, intercept):
+    """The VOI LUT is indexed by the Modality LUT output as integers: no pydicom warning about
+    a float input, and the same pixels pydicom gives for its own (warned) float path."""
+    import warnings
+
+    from pydicom.pixels import apply_modality_lut, apply_voi
+
+    stored = dcm.ramp(bits=8)
+    lut = Dataset()
+    lut.LUTDescriptor = [200, 0, 8]
+    lut.add_new(0x00283006, "US", [(7 * i) % 256 for i in range(200)])  # LUTData
+    ds = dcm.make_dataset(stored, bits_stored=8, RescaleSlope=slope,
+                          RescaleIntercept=intercept)
+    ds.VOILUTSequence = [lut]
+    path = dcm.write(tmp_path / "a.dcm", ds)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        image = read_dicom(path)
+    assert not [w for w in caught if "VOI LUT" in str(w.message)]
+    assert image.meta["voi"] == "VOI LUT (first)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = apply_voi(apply_modality_lut(stored, ds).astype(np.float64), ds)
+    np.testing.assert_array_equal(image.pixels, reference.astype(np.float32))
+    assert len(np.unique(image.pixels)) > 20  # the LUT really mapped a range of values
+
+
 def test_network_input_identity_for_8bit_png(tmp_path):
     pixels = np.random.default_rng(1).integers(0, 256, (30, 20), dtype=np.uint8)
     cv2.imwrite(str(tmp_path / "a.png"), pixels)
