@@ -14,7 +14,9 @@ source header handed to it is a whitelist of technical attributes and UIDs, with
 PatientID replaced by the run's pseudonymous image key, so no identifier (name, id, birth date,
 sex, accession number, dates, physicians, institution) reaches the SEG. The trade-off: such a
 SEG still references the source UIDs, but its patient does not match the one in PACS, so a
-PACS that reconciles by patient may file it apart or refuse it. ``keep_phi=True`` copies the
+PACS that reconciles by patient may file it apart or refuse it. Such a SEG says so: Patient
+Identity Removed YES, and the De-identification Method Code Sequence names the Basic
+Application Confidentiality Profile (113100) with the Retain UIDs Option (113110). ``keep_phi=True`` copies the
 source's patient/study attributes unchanged (for sending back to the PACS it came from).
 """
 
@@ -257,7 +259,23 @@ def build_segmentation(source, record: Mapping[str, Any], *, keep_phi: bool = Fa
         omit_empty_frames=False,
     )
     _drop_incomplete_pixel_measures(seg)
+    if not keep_phi:
+        seg.PatientIdentityRemoved = "YES"
+        seg.DeidentificationMethodCodeSequence = deidentification_codes()
     return seg
+
+
+def deidentification_codes() -> list:
+    """What a default SEG's de-identification did, as PS3.16 CID 7050 codes: the Basic
+    Application Confidentiality Profile (identifiers removed or replaced) with the Retain
+    UIDs Option (the source's Study/Series/SOP Instance UIDs are kept so viewers can place
+    the SEG over its image)."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    chosen = (codes.cid7050.BasicApplicationConfidentialityProfile,
+              codes.cid7050.RetainUidsOption)
+    return [hd.sr.CodedConcept(c.value, c.scheme_designator, c.meaning) for c in chosen]
 
 
 def _drop_incomplete_pixel_measures(seg) -> None:

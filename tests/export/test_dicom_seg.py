@@ -161,7 +161,14 @@ def test_default_export_has_no_patient_identifiers_keep_phi_has_them(tmp_path):
     seg = pydicom.dcmread(default)
     assert seg.PatientName.family_name == "pseudo42" and seg.PatientID == "pseudo42"
     assert seg.PatientIdentityRemoved == "YES"
+    # De-identified by the Basic Profile with the source UIDs retained, in coded form.
+    methods = [(c.CodeValue, c.CodingSchemeDesignator)
+               for c in seg.DeidentificationMethodCodeSequence]
+    assert methods == [("113100", "DCM"), ("113110", "DCM")]
+    referenced = seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0]
+    assert referenced.ReferencedSOPInstanceUID == pydicom.dcmread(root / "a.dcm").SOPInstanceUID
     kept_seg = pydicom.dcmread(kept)
+    assert "DeidentificationMethodCodeSequence" not in kept_seg
     assert kept_seg.PatientName == PATIENT_NAME and kept_seg.PatientID == PATIENT_ID
     assert kept_seg.PatientBirthDate == BIRTH_DATE
 
