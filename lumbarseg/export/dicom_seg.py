@@ -16,8 +16,9 @@ sex, accession number, dates, physicians, institution) reaches the SEG. The trad
 SEG still references the source UIDs, but its patient does not match the one in PACS, so a
 PACS that reconciles by patient may file it apart or refuse it. Such a SEG says so: Patient
 Identity Removed YES, and the De-identification Method Code Sequence names the Basic
-Application Confidentiality Profile (113100) with the Retain UIDs Option (113110). ``keep_phi=True`` copies the
-source's patient/study attributes unchanged (for sending back to the PACS it came from).
+Application Confidentiality Profile (113100) with the Retain UIDs Option (113110).
+``keep_phi=True`` copies the source's patient/study attributes unchanged (for sending back to
+the PACS it came from).
 """
 
 from __future__ import annotations

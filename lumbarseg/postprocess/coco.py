@@ -16,6 +16,7 @@ import numpy as np
 from lumbarseg.errors import InputFileError
 from lumbarseg.evaluation.structures import pixel_spacing_of
 from lumbarseg.io.jsonfile import load_json
+from lumbarseg.io.paths import resolve_inside
 from lumbarseg.levels import LEVELS, normalize_level
 from lumbarseg.postprocess.api import label_vertebrae
 from lumbarseg.postprocess.candidates import Candidate
@@ -92,7 +93,7 @@ def label_coco(predictions: Path, images: Path, image_root: Path | None = None,
                  for r in rows]
         pixels = None
         if image_root is not None and info.get("file_name"):
-            pixels = _read_pixels(image_root / info["file_name"], sidecar)
+            pixels = _read_pixels(resolve_inside(image_root, info["file_name"], images), sidecar)
         res = label_vertebrae(cands, image=pixels, pixel_spacing_mm=pixel_spacing_of(info),
                               config=config, image_shape=(h, w) if h and w else None)
         for v in res.vertebrae:
