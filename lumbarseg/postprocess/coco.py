@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from lumbarseg.errors import InputFileError
-from lumbarseg.evaluation.structures import pixel_spacing_of
+from lumbarseg.evaluation.structures import pixel_spacing_of, pixel_spacing_source_of
 from lumbarseg.io.jsonfile import load_json
 from lumbarseg.io.paths import resolve_inside
 from lumbarseg.levels import LEVELS, normalize_level
@@ -106,6 +106,7 @@ def label_coco(predictions: Path, images: Path, image_root: Path | None = None,
             out.append(row)
         record = res.to_json()
         record["file_name"] = info.get("file_name")
+        record["pixel_spacing_source"] = pixel_spacing_source_of(info)
         sidecar["images"][str(image_id)] = record
     return out, sidecar
 

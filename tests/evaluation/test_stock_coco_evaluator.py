@@ -15,8 +15,8 @@ from lumbarseg.cli import main
 from lumbarseg.data.register import register_lumbarseg_dataset
 from lumbarseg.evaluation import LumbarSegEvaluator
 from lumbarseg.evaluation.report import RESULTS_STEM
+from tests.helpers.coco import noisy_predictions, spine_coco
 
-from .conftest import noisy_predictions, spine_coco
 from .test_evaluator_offline_parity import _instances
 
 LEVEL_NAMES = ("L1", "L2", "L3", "L4", "L5", "S1")

@@ -94,10 +94,15 @@ def make_input_folder(root: Path, seed: int = 0) -> dict:
 
 
 def gt_coco(folder: dict, images_json: Path) -> dict:
-    """Ground truth COCO with the image ids lumbarseg assigned (matched by file name)."""
+    """Ground truth COCO with the image ids lumbarseg assigned (matched by relative path,
+    through the run's private linkage)."""
+    from lumbarseg.inference.writers import OutputFolder
     from lumbarseg.levels import COCO_CATEGORIES
 
-    ids = {im["file_name"]: im["id"] for im in json.loads(images_json.read_text())["images"]}
+    run = OutputFolder(images_json.parent)
+    linkage = run.linkage()
+    ids = {run.relative_path(im, linkage): im["id"]
+           for im in json.loads(images_json.read_text())["images"]}
     images, annotations = [], []
     for path, height, width, anns in folder["gt"]:
         rel = path.relative_to(folder["root"]).as_posix()

@@ -14,6 +14,7 @@ from pycocotools.cocoeval import COCOeval
 
 from lumbarseg.cli import main
 from lumbarseg.inference.discovery import discover, image_key, parse_shard, shard
+from lumbarseg.inference.writers import OutputFolder
 from lumbarseg.io.dicom import PHI_KEYWORDS
 from lumbarseg.levels import COCO_CATEGORIES
 from tests.helpers.infer_inputs import CPU_CONFIG, OPTS, PHI, gt_coco, make_input_folder
@@ -62,30 +63,53 @@ def test_infer_reports_failures_exports_coco_and_keeps_no_phi(input_folder, tiny
                    "--batch-size", "2")
     assert status == 1  # two files failed
     run = json.loads((out / "run.json").read_text())
-    assert [f["path"] for f in run["failures"]] == input_folder["bad"]
-    reasons = {f["path"]: f["reason"] for f in run["failures"]}
+    # The outputs name images by key; the private linkage maps keys to files.
+    linkage = OutputFolder(out).linkage()
+    paths = {key: row["relative_path"] for key, row in linkage.items()}
+    assert sorted(paths.values()) == sorted(
+        input_folder["good"] + input_folder["bad"] + input_folder["skipped"])
+    root = input_folder["root"].resolve()
+    assert all(Path(row["source_path"]) == root / row["relative_path"]
+               for row in linkage.values())
+    assert all(set(entry) == {"key", "reason"} for entry in run["failures"] + run["skipped"])
+    assert [paths[f["key"]] for f in run["failures"]] == input_folder["bad"]
+    reasons = {paths[f["key"]]: f["reason"] for f in run["failures"]}
     assert "truncated" in reasons["study2/truncated.dcm"]
-    assert [s["path"] for s in run["skipped"]] == input_folder["skipped"]
-    assert "not an image" in {s["path"]: s["reason"] for s in run["skipped"]}[
+    assert [paths[s["key"]] for s in run["skipped"]] == input_folder["skipped"]
+    assert "not an image" in {paths[s["key"]]: s["reason"] for s in run["skipped"]}[
         "study2/report_sr.dcm"]
     assert run["counts"]["ok"] == len(input_folder["good"])
-    assert Path(run["input_root"]) == input_folder["root"].resolve()
+    assert "input_root" not in run and run["keep_paths"] is False
 
     images = json.loads((out / "images.json").read_text())
-    assert sorted(im["file_name"] for im in images["images"]) == input_folder["good"]
+    assert sorted(paths[im["image_key"]] for im in images["images"]) == input_folder["good"]
+    assert all(im["file_name"] == im["image_key"] for im in images["images"])
     assert images["categories"] == COCO_CATEGORIES
     records = {p.stem: json.loads(p.read_text()) for p in (out / "per_image").glob("*.json")}
     assert set(records) == {im["image_key"] for im in images["images"]}
     for im in images["images"]:
         record = records[im["image_key"]]
-        assert (record["image_id"], record["relative_path"]) == (im["id"], im["file_name"])
+        assert record["image_id"] == im["id"] and "relative_path" not in record
         assert (record["height"], record["width"]) == (im["height"], im["width"])
         overlay = cv2.imread(str(out / "overlays" / f"{im['image_key']}.png"))
         assert overlay.shape == (im["height"], im["width"], 3)
-    dicom_record = next(r for r in records.values() if r["relative_path"].endswith("IM0001"))
+    dicom_record = next(r for k, r in records.items() if paths[k].endswith("IM0001"))
     assert dicom_record["pixel_spacing_mm"] == [0.5, 0.5]
+    assert dicom_record["pixel_spacing_source"] == "PixelSpacing"
+    png_record = next(r for k, r in records.items() if paths[k].endswith(".png"))
+    assert png_record["pixel_spacing_mm"] is None and png_record["pixel_spacing_source"] is None
+
+    # No folder or file name of the input, nor the input folder, outside private/.
+    names = {part for rel in paths.values() for part in rel.split("/")} | {str(root)}
+    for path in out.rglob("*"):
+        if path.is_file() and "private" not in path.relative_to(out).parts:
+            data = path.read_bytes()
+            for name in names:
+                assert name.encode() not in data, f"{name} in {path}"
 
     rows = (out / "summary.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    assert "relative_path" not in header and "pixel_spacing_source" in header
     assert len(rows) == 1 + len(input_folder["good"]) + len(input_folder["bad"]) + 1  # + SR
     assert sum(",failed," in r for r in rows) == 2 and sum(",skipped," in r for r in rows) == 1
 
@@ -166,22 +190,33 @@ def test_shards_are_disjoint_and_merge_to_the_single_run(tiny_weights, tmp_path)
     assert [s["items_in_shard"] for s in statuses] == [5, 4]
     assert output_bytes(sharded) == output_bytes(single)
     run = json.loads((sharded / "run.json").read_text())
-    assert [f["path"] for f in run["failures"]] == folder["bad"]
+    assert [f["key"] for f in run["failures"]] == [image_key(p) for p in folder["bad"]]
+    assert OutputFolder(sharded).linkage() == OutputFolder(single).linkage()
 
 
 def test_keep_phi_adds_identifiers_only_when_asked(input_folder, tiny_weights, tmp_path):
     out = tmp_path / "out"
     # Labelling in a separate process (the CUDA default) also carries the identifiers through.
     infer(tiny_weights, input_folder["root"], out, "--workers", "0", "--keep-phi",
-          "--label-workers", "1")
+          "--label-workers", "1", "--keep-paths")
     header, *rows = (out / "summary.csv").read_text().splitlines()
     assert header.split(",")[-len(PHI_KEYWORDS):] == list(PHI_KEYWORDS)
+    # --keep-paths: relative paths in every output, the input folder in run.json.
+    assert header.split(",")[2] == "relative_path"
+    run = json.loads((out / "run.json").read_text())
+    assert Path(run["input_root"]) == input_folder["root"].resolve()
+    assert [(f["path"], set(f)) for f in run["failures"]] == [
+        (p, {"key", "path", "reason"}) for p in input_folder["bad"]]
+    assert all(f["key"] == image_key(f["path"]) for f in run["failures"] + run["skipped"])
+    images = json.loads((out / "images.json").read_text())["images"]
+    assert sorted(im["file_name"] for im in images) == input_folder["good"]
     assert sum(PHI["PatientID"] in row for row in rows) == 5  # the five good DICOMs
     records = [json.loads(p.read_text()) for p in (out / "per_image").glob("*.json")]
     dicoms = [r for r in records if r["source"]["format"] == "dicom"]
     rasters = [r for r in records if r["source"]["format"] == "raster"]
     assert len(dicoms) == 5 and len(rasters) == 1
     for record in dicoms:
+        assert record["relative_path"] in input_folder["good"]
         assert sorted(record["phi"]) == sorted(PHI_KEYWORDS)
         assert record["phi"]["PatientID"] == PHI["PatientID"]
         assert record["phi"]["PatientName"] == PHI["PatientName"]
@@ -192,10 +227,8 @@ def test_single_file_input_is_relative_to_its_folder(input_folder, tiny_weights,
     one = input_folder["root"] / "study2" / "wide.dcm"
     out = tmp_path / "out"
     assert infer(tiny_weights, one, out, "--workers", "0") == 0
-    run = json.loads((out / "run.json").read_text())
-    assert Path(run["input_root"]) == one.parent.resolve()
     images = json.loads((out / "images.json").read_text())["images"]
-    assert [im["file_name"] for im in images] == ["wide.dcm"]
+    assert [OutputFolder(out).relative_path(im) for im in images] == ["wide.dcm"]
 
 
 def test_bad_weights_is_a_one_line_error(input_folder, tmp_path, capsys):

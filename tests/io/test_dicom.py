@@ -28,7 +28,7 @@ def test_plain_dicom_pixels_spacing_and_no_phi(tmp_path, dcm):
     assert image.pixels.dtype == np.float32 and image.pixels.shape == stored.shape
     np.testing.assert_array_equal(image.pixels, stored.astype(np.float32))
     assert image.pixel_spacing_mm == (0.2, 0.15)
-    assert image.meta["pixel_spacing_source"] == "ImagerPixelSpacing"
+    assert image.meta["pixel_spacing_source"] == "detector plane (ImagerPixelSpacing)"
     assert image.display_range is None and "percentile" in image.meta["voi"]
     text = json.dumps(image.meta)
     for phi in ("Doe", "Jane", "PAT-001", "19600101"):
@@ -39,15 +39,27 @@ def test_plain_dicom_pixels_spacing_and_no_phi(tmp_path, dcm):
     assert is_dicom_path(path) and read_radiograph(path).meta["SOPInstanceUID"]
 
 
-def test_pixel_spacing_preferred_and_magnification_corrected(tmp_path, dcm):
-    stored = dcm.ramp()
-    both = dcm.make_dataset(stored, PixelSpacing=[0.1, 0.1], ImagerPixelSpacing=[0.2, 0.2])
-    assert read_dicom(dcm.write(tmp_path / "a.dcm", both)).pixel_spacing_mm == (0.1, 0.1)
-    magnified = dcm.make_dataset(
-        stored, ImagerPixelSpacing=[0.2, 0.2], EstimatedRadiographicMagnificationFactor=1.25
-    )
-    spacing = read_dicom(dcm.write(tmp_path / "b.dcm", magnified)).pixel_spacing_mm
-    assert spacing == pytest.approx((0.16, 0.16))
+@pytest.mark.parametrize("elements, spacing, source", [
+    ({"PixelSpacing": [0.1, 0.1], "ImagerPixelSpacing": [0.2, 0.2]}, (0.1, 0.1), "PixelSpacing"),
+    ({"ImagerPixelSpacing": [0.2, 0.2], "EstimatedRadiographicMagnificationFactor": 1.25},
+     (0.16, 0.16), "ImagerPixelSpacing / magnification 1.25"),
+    ({"ImagerPixelSpacing": [0.2, 0.3]}, (0.2, 0.3), "detector plane (ImagerPixelSpacing)"),
+    # PixelSpacing copied from the detector (equal, no calibration type): still the detector's.
+    ({"PixelSpacing": [0.2, 0.2], "ImagerPixelSpacing": [0.2, 0.2],
+      "EstimatedRadiographicMagnificationFactor": 1.1},
+     (0.2 / 1.1, 0.2 / 1.1), "ImagerPixelSpacing / magnification 1.1"),
+    # A calibrated PixelSpacing is at the patient: used as is, whatever else is there.
+    ({"PixelSpacing": [0.2, 0.2], "ImagerPixelSpacing": [0.2, 0.2],
+      "PixelSpacingCalibrationType": "GEOMETRY", "EstimatedRadiographicMagnificationFactor": 1.1},
+     (0.2, 0.2), "PixelSpacing (GEOMETRY)"),
+    ({"PixelSpacing": [0.18, 0.18], "PixelSpacingCalibrationType": "FIDUCIAL"},
+     (0.18, 0.18), "PixelSpacing (FIDUCIAL)"),
+    ({}, None, None),
+])
+def test_pixel_spacing_and_its_source(tmp_path, dcm, elements, spacing, source):
+    image = read_dicom(dcm.write(tmp_path / "a.dcm", dcm.make_dataset(dcm.ramp(), **elements)))
+    assert image.pixel_spacing_mm == (pytest.approx(spacing) if spacing else None)
+    assert image.meta["pixel_spacing_source"] == source
 
 
 def test_rescale_signed_and_bits_stored(tmp_path, dcm):
