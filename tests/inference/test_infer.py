@@ -14,6 +14,7 @@ from pycocotools.cocoeval import COCOeval
 
 from lumbarseg.cli import main
 from lumbarseg.inference.discovery import discover, image_key, parse_shard, shard
+from lumbarseg.inference.overlay import BLANK_GRAY
 from lumbarseg.inference.writers import OutputFolder
 from lumbarseg.io.dicom import PHI_KEYWORDS
 from lumbarseg.levels import COCO_CATEGORIES
@@ -96,6 +97,13 @@ def test_infer_reports_failures_exports_coco_and_keeps_no_phi(input_folder, tiny
     dicom_record = next(r for k, r in records.items() if paths[k].endswith("IM0001"))
     assert dicom_record["pixel_spacing_mm"] == [0.5, 0.5]
     assert dicom_record["pixel_spacing_source"] == "PixelSpacing"
+    # BurnedInAnnotation YES: flagged in the record, its overlay drawn without its pixels.
+    burned = {paths[k]: r for k, r in records.items() if r["source"].get("burned_in_annotation")}
+    assert list(burned) == ["study2/wide.dcm"]
+    for key, record in records.items():
+        gray = cv2.imread(str(out / "overlays" / f"{key}.png"), cv2.IMREAD_GRAYSCALE)
+        blank = float(np.mean(gray == BLANK_GRAY))
+        assert (blank > 0.5) == (paths[key] == "study2/wide.dcm"), (paths[key], blank)
     png_record = next(r for k, r in records.items() if paths[k].endswith(".png"))
     assert png_record["pixel_spacing_mm"] is None and png_record["pixel_spacing_source"] is None
 
@@ -110,6 +118,11 @@ def test_infer_reports_failures_exports_coco_and_keeps_no_phi(input_folder, tiny
     rows = (out / "summary.csv").read_text().splitlines()
     header = rows[0].split(",")
     assert "relative_path" not in header and "pixel_spacing_source" in header
+    table = {row.split(",")[0]: dict(zip(header, row.split(","), strict=False)) for row in rows}
+    wide = table[image_key("study2/wide.dcm")]
+    assert wide["pixel_spacing_source"] == "PixelSpacing"
+    assert "burned_in_annotation" in wide["flags"].split()
+    assert table[image_key("study2/exported.png")]["pixel_spacing_source"] == ""
     assert len(rows) == 1 + len(input_folder["good"]) + len(input_folder["bad"]) + 1  # + SR
     assert sum(",failed," in r for r in rows) == 2 and sum(",skipped," in r for r in rows) == 1
 
