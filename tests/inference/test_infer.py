@@ -100,7 +100,7 @@ def test_infer_reports_failures_exports_coco_and_keeps_no_phi(input_folder, tiny
     # BurnedInAnnotation YES: flagged in the record, its overlay drawn without its pixels.
     burned = {paths[k]: r for k, r in records.items() if r["source"].get("burned_in_annotation")}
     assert list(burned) == ["study2/wide.dcm"]
-    for key, record in records.items():
+    for key in records:
         gray = cv2.imread(str(out / "overlays" / f"{key}.png"), cv2.IMREAD_GRAYSCALE)
         blank = float(np.mean(gray == BLANK_GRAY))
         assert (blank > 0.5) == (paths[key] == "study2/wide.dcm"), (paths[key], blank)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 
-import pytest
-
 from lumbarseg.cli import main
 from lumbarseg.config import get_cfg, load_config
 from lumbarseg.config.defaults import labeller_config
