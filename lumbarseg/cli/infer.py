@@ -39,6 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "run.json, and write the absolute input folder into run.json (off by "
                         "default: the image key only; the key-to-path linkage is in "
                         "OUT/private/linkage.csv, which is not for sharing)")
+    parser.add_argument("--image-secret-file", metavar="FILE",
+                        help="secret of the image keys (first line, 16+ characters), to give "
+                        "the same images the same keys in several output folders (default: a "
+                        "random one made for OUT, kept in OUT/private/image_secret.txt)")
     parser.add_argument("--show-burned-in", action="store_true",
                         help="draw the overlays of images marked BurnedInAnnotation YES on "
                         "their pixels (default: on a blank canvas, so burned-in names and "
@@ -78,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         label_workers=args.label_workers,
         amp=not args.no_amp, resume=args.resume, overlays=args.overlays,
         keep_phi=args.keep_phi, keep_paths=args.keep_paths,
+        image_secret_file=args.image_secret_file,
         show_burned_in=args.show_burned_in, shard=parse_shard(args.shard),
         max_images=args.max_images,
         use_postprocess=not args.no_labeller, progress=not args.quiet,

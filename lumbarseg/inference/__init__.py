@@ -43,12 +43,14 @@ export, HTML report, evaluation) read it, so the layout is a contract:
 ``OUT/private/linkage.csv``
     The one file that names the inputs: image_key, image_id, status, relative_path,
     source_path (absolute) for every discovered file; owner-only. Not for sharing; export-seg
-    and the report find the source images through it.
+    and the report find the source images through it. ``OUT/private/image_secret.txt``: the
+    random secret of the image keys (owner-only), made on the first run into OUT.
 
 ``lumbarseg.inference.writers.OutputFolder`` writes and reads this layout; other tools go
 through it.
 
-``image_key`` is a 16-hex-digit hash of the relative path: nothing read from the DICOM
+``image_key`` is a 16-hex-digit HMAC of the relative path under the run's random secret
+(``OUT/private/image_secret.txt``, or ``--image-secret-file``): nothing read from the DICOM
 (no patient name, id or UID) reaches any output unless ``--keep-phi`` is given, and no path
 outside ``private/`` unless ``--keep-paths`` is given. Every file is written atomically.
 Exit status: 0 when every image was processed or skipped (non-image

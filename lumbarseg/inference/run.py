@@ -28,7 +28,6 @@ from lumbarseg.inference.discovery import (
     InputItem,
     Skipped,
     discover,
-    image_key,
     input_root,
     shard,
 )
@@ -39,6 +38,7 @@ from lumbarseg.inference.writers import (
     OutputFolder,
     burned_in,
     file_reasons,
+    read_secret,
     record_flags,
 )
 
@@ -68,6 +68,9 @@ class InferenceOptions:
     # Relative paths in the records, images.json, summary.csv, run.json (and input_root);
     # off: the image key only, the paths in private/linkage.csv.
     keep_paths: bool = False
+    # File holding the image-key secret (same keys in several output folders); None: the
+    # run's own random one in OUT/private/image_secret.txt.
+    image_secret_file: str | None = None
     # Overlays of images flagged BurnedInAnnotation YES drawn on their pixels (off: on a
     # blank canvas, so the burned-in text stays out of shareable images).
     show_burned_in: bool = False
@@ -229,7 +232,9 @@ def resolve_models(options: InferenceOptions, device: str) -> Models:
 def select_work(options: InferenceOptions, out: OutputFolder, model_id: str,
                 rank: int = 0, world: int = 1) -> WorkPlan:
     """Discovery, this process's shard, and (with --resume) what is left of it."""
-    items, discovery_skips = discover(options.inputs)
+    secret = (read_secret(options.image_secret_file) if options.image_secret_file
+              else out.image_secret())
+    items, discovery_skips = discover(options.inputs, secret)
     index = options.shard[0] * world + rank
     count = options.shard[1] * world
     mine = shard(items, index, count)
@@ -290,9 +295,11 @@ def run_shard(options: InferenceOptions, plan: WorkPlan, models: Models, predict
     dataset = InferenceDataset(plan.todo, models.cfgs[0], keep_phi=options.keep_phi,
                                blocks=[plan.blocks[pos] for pos in plan.chosen])
     loader = build_loader(dataset, workers, pin_memory=device.startswith("cuda"))
-    context = FinishContext(str(out.root), models.model_id, options.use_postprocess,
-                            options.overlays, options.keep_phi, options.keep_paths,
-                            options.show_burned_in, models.labeller_config)
+    context = FinishContext(
+        out_root=str(out.root), model_id=models.model_id,
+        use_postprocess=options.use_postprocess, overlays=options.overlays,
+        keep_phi=options.keep_phi, keep_paths=options.keep_paths,
+        show_burned_in=options.show_burned_in, labeller_config=models.labeller_config)
     job = _Job(plan.todo, context, options, device)
     start = time.perf_counter()
     job.process(loader, predictor)
@@ -332,8 +339,8 @@ def merge_if_last(options: InferenceOptions, out: OutputFolder, plan: WorkPlan,
     wall = max(s["elapsed_s"] for s in statuses)
     paths = {item.image_key: item.relative_path for item in plan.items}
     for skip in plan.discovery_skips:
-        paths[image_key(skip.path)] = skip.path
-        skipped[image_key(skip.path)] = skip.reason
+        paths[skip.image_key] = skip.path
+        skipped[skip.image_key] = skip.reason
     run = {
         "version": RECORD_VERSION,
         "config": str(options.config), "opts": list(options.opts),
@@ -371,7 +378,7 @@ def _linkage_rows(plan: WorkPlan, failures: dict[str, str], skipped: dict[str, s
         rows.append({"image_key": item.image_key, "image_id": item.image_id, "status": status,
                      "relative_path": item.relative_path, "source_path": item.path})
     for skip in plan.discovery_skips:
-        rows.append({"image_key": image_key(skip.path), "image_id": "", "status": "skipped",
+        rows.append({"image_key": skip.image_key, "image_id": "", "status": "skipped",
                      "relative_path": skip.path,
                      "source_path": os.path.join(root, skip.path)})
     return rows

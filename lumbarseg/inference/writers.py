@@ -12,11 +12,13 @@ from __future__ import annotations
 import csv
 import json
 import os
+import secrets
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypedDict
 
-from lumbarseg.errors import LumbarsegError, one_line
+from lumbarseg.errors import InputFileError, LumbarsegError, one_line
 from lumbarseg.evaluation.report import RESULTS_STEM
 from lumbarseg.inference.discovery import InputItem
 from lumbarseg.io.atomic import atomic_open, write_json_atomic
@@ -231,7 +233,26 @@ class OutputFolder:
             images.write("\n], \"categories\": " + json.dumps(COCO_CATEGORIES) + "}\n")
         return counts
 
-    # --- the private linkage --------------------------------------------------------------
+    # --- the private linkage and key secret ------------------------------------------------
+    @property
+    def secret_path(self) -> Path:
+        return self.root / PRIVATE_DIR / "image_secret.txt"
+
+    def image_secret(self) -> str:
+        """The run's image-key secret: the stored one, else a new random one stored
+        owner-only (created once, exclusively: concurrent shards all read the same one)."""
+        path = self.secret_path
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(secrets.token_hex(32) + "\n")
+        return read_secret(path)
+
     @property
     def linkage_path(self) -> Path:
         return self.root / PRIVATE_DIR / "linkage.csv"
@@ -344,6 +365,21 @@ class OutputFolder:
             if isinstance(results, dict):
                 return path, results
         return None
+
+
+def read_secret(path: str | os.PathLike) -> str:
+    """A secret kept in a text file (its first line, at least 16 characters)."""
+    for _ in range(50):  # a file another shard has just created may still be empty
+        try:
+            text = Path(path).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputFileError(path, f"unreadable image-key secret ({one_line(exc)})") from None
+        if text:
+            break
+        time.sleep(0.1)
+    if len(text) < 16:
+        raise InputFileError(path, "image-key secret is shorter than 16 characters")
+    return text.splitlines()[0]
 
 
 def coco_score(vertebra: dict) -> float:

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
@@ -23,11 +24,22 @@ from tests.helpers.infer_inputs import CPU_CONFIG, OPTS, PHI, gt_coco, make_inpu
 FINAL_FILES = ("predictions.json", "images.json", "summary.csv")
 
 
-def infer(weights: str, inputs, out: Path, *extra: str) -> int:
+def infer(weights: str, inputs, out: Path, *extra: str, same_keys: bool = False) -> int:
+    """Run `lumbarseg infer`; ``same_keys``: with the image-key secret shared by every output
+    folder next to ``out`` (to compare outputs byte for byte)."""
     inputs = [str(p) for p in (inputs if isinstance(inputs, list) else [inputs])]
+    if same_keys:
+        secret = out.parent / "image_secret.txt"
+        if not secret.exists():
+            secret.write_text("a shared test secret of the image keys\n")
+        extra = (*extra, "--image-secret-file", str(secret))
     argv = ["infer", "--config", str(CPU_CONFIG), "--weights", weights, "--input", *inputs,
             "--out", str(out), "--quiet", "--device", "cpu", *extra, *OPTS]
     return main(argv)
+
+
+def secret_of(out: Path) -> str:
+    return (out / "private" / "image_secret.txt").read_text().strip()
 
 
 def output_bytes(out: Path) -> dict[str, bytes]:
@@ -44,6 +56,11 @@ def test_discovery_ids_keys_and_shards(input_folder):
     assert [it.image_id for it in items] == list(range(1, len(items) + 1))
     assert [s.path for s in skipped] == ["study2/notes.txt"]
     assert all(it.image_key == image_key(it.relative_path) for it in items)
+    # Keyed by a secret (as infer does): other keys, none of them the plain hash.
+    keyed = discover([input_folder["root"]], "a secret of sixteen+")[0]
+    assert [it.image_key for it in keyed] == [
+        image_key(it.relative_path, "a secret of sixteen+") for it in items]
+    assert not {it.image_key for it in keyed} & {it.image_key for it in items}
     # Keys depend on the relative path only: the same tree elsewhere gets the same keys.
     moved = input_folder["root"].parent / "moved"
     shutil.copytree(input_folder["root"], moved)
@@ -100,10 +117,14 @@ def test_infer_reports_failures_exports_coco_and_keeps_no_phi(input_folder, tiny
     # BurnedInAnnotation YES: flagged in the record, its overlay drawn without its pixels.
     burned = {paths[k]: r for k, r in records.items() if r["source"].get("burned_in_annotation")}
     assert list(burned) == ["study2/wide.dcm"]
-    for key in records:
+    for key, record in records.items():
         gray = cv2.imread(str(out / "overlays" / f"{key}.png"), cv2.IMREAD_GRAYSCALE)
-        blank = float(np.mean(gray == BLANK_GRAY))
-        assert (blank > 0.5) == (paths[key] == "study2/wide.dcm"), (paths[key], blank)
+        outside = np.ones(gray.shape, bool)  # the background: no mask blended over it
+        for vertebra in record["vertebrae"]:
+            outside &= ~mask_utils.decode(vertebra["segmentation"]).astype(bool)
+        assert outside.sum() > 100
+        blank = float(np.median(gray[outside])) == BLANK_GRAY
+        assert blank == (paths[key] == "study2/wide.dcm"), paths[key]
     png_record = next(r for k, r in records.items() if paths[k].endswith(".png"))
     assert png_record["pixel_spacing_mm"] is None and png_record["pixel_spacing_source"] is None
 
@@ -119,10 +140,14 @@ def test_infer_reports_failures_exports_coco_and_keeps_no_phi(input_folder, tiny
     header = rows[0].split(",")
     assert "relative_path" not in header and "pixel_spacing_source" in header
     table = {row.split(",")[0]: dict(zip(header, row.split(","), strict=False)) for row in rows}
-    wide = table[image_key("study2/wide.dcm")]
+    key_of = {rel: key for key, rel in paths.items()}
+    wide = table[key_of["study2/wide.dcm"]]
     assert wide["pixel_spacing_source"] == "PixelSpacing"
     assert "burned_in_annotation" in wide["flags"].split()
-    assert table[image_key("study2/exported.png")]["pixel_spacing_source"] == ""
+    assert table[key_of["study2/exported.png"]]["pixel_spacing_source"] == ""
+    # Keys are keyed by the run's own secret, not a plain hash of the path.
+    assert key_of["study2/wide.dcm"] == image_key("study2/wide.dcm", secret_of(out))
+    assert key_of["study2/wide.dcm"] != image_key("study2/wide.dcm")
     assert len(rows) == 1 + len(input_folder["good"]) + len(input_folder["bad"]) + 1  # + SR
     assert sum(",failed," in r for r in rows) == 2 and sum(",skipped," in r for r in rows) == 1
 
@@ -167,14 +192,15 @@ def test_infer_reports_failures_exports_coco_and_keeps_no_phi(input_folder, tiny
 def test_resume_after_interruption_gives_identical_files(tiny_weights, tmp_path):
     folder = make_input_folder(tmp_path / "in", seed=1)
     full, resumed = tmp_path / "full", tmp_path / "resumed"
-    assert infer(tiny_weights, folder["root"], full, "--workers", "0", "--batch-size", "2") == 1
+    assert infer(tiny_weights, folder["root"], full, "--workers", "0", "--batch-size", "2",
+                 same_keys=True) == 1
     # "Interrupted" after 3 images, then resumed to the end.
     infer(tiny_weights, folder["root"], resumed, "--workers", "0", "--batch-size", "2",
-          "--max-images", "3")
+          "--max-images", "3", same_keys=True)
     first = json.loads((resumed / "run.json").read_text())
     assert first["complete"] is False and first["counts"]["processed_this_run"] == 3
     assert infer(tiny_weights, folder["root"], resumed, "--workers", "0", "--batch-size", "2",
-                 "--resume") == 1
+                 "--resume", same_keys=True) == 1
     run = json.loads((resumed / "run.json").read_text())
     assert run["complete"] is True  # the interrupted block was redone whole
     assert output_bytes(resumed) == output_bytes(full)
@@ -182,7 +208,7 @@ def test_resume_after_interruption_gives_identical_files(tiny_weights, tmp_path)
     victim = next((resumed / "per_image").glob("*.json"))
     victim.unlink()
     infer(tiny_weights, folder["root"], resumed, "--workers", "0", "--batch-size", "2",
-          "--resume")
+          "--resume", same_keys=True)
     run = json.loads((resumed / "run.json").read_text())
     assert run["counts"]["done_before"] >= 1
     # Its block (4 batches of 2) is redone, and the 3 files that failed or were skipped retried.
@@ -193,17 +219,19 @@ def test_resume_after_interruption_gives_identical_files(tiny_weights, tmp_path)
 def test_shards_are_disjoint_and_merge_to_the_single_run(tiny_weights, tmp_path):
     folder = make_input_folder(tmp_path / "in", seed=2)
     single, sharded = tmp_path / "single", tmp_path / "sharded"
-    infer(tiny_weights, folder["root"], single, "--workers", "0", "--batch-size", "1")
+    infer(tiny_weights, folder["root"], single, "--workers", "0", "--batch-size", "1",
+          same_keys=True)
     for index in range(2):
         infer(tiny_weights, folder["root"], sharded, "--workers", "0", "--batch-size", "1",
-              "--shard", f"{index}/2")
+              "--shard", f"{index}/2", same_keys=True)
         if index == 0:  # the first shard alone does not merge
             assert not (sharded / "predictions.json").exists()
     statuses = [json.loads(p.read_text()) for p in sorted((sharded / "shards").glob("*.json"))]
     assert [s["items_in_shard"] for s in statuses] == [5, 4]
     assert output_bytes(sharded) == output_bytes(single)
     run = json.loads((sharded / "run.json").read_text())
-    assert [f["key"] for f in run["failures"]] == [image_key(p) for p in folder["bad"]]
+    assert [f["key"] for f in run["failures"]] == [
+        image_key(p, (tmp_path / "image_secret.txt").read_text().strip()) for p in folder["bad"]]
     assert OutputFolder(sharded).linkage() == OutputFolder(single).linkage()
 
 
@@ -220,7 +248,8 @@ def test_keep_phi_adds_identifiers_only_when_asked(input_folder, tiny_weights, t
     assert Path(run["input_root"]) == input_folder["root"].resolve()
     assert [(f["path"], set(f)) for f in run["failures"]] == [
         (p, {"key", "path", "reason"}) for p in input_folder["bad"]]
-    assert all(f["key"] == image_key(f["path"]) for f in run["failures"] + run["skipped"])
+    assert all(f["key"] == image_key(f["path"], secret_of(out))
+               for f in run["failures"] + run["skipped"])
     images = json.loads((out / "images.json").read_text())["images"]
     assert sorted(im["file_name"] for im in images) == input_folder["good"]
     assert sum(PHI["PatientID"] in row for row in rows) == 5  # the five good DICOMs
@@ -284,9 +313,10 @@ def test_two_process_launch_merges_like_a_single_run(tiny_weights, tmp_path):
     """Detectron2's launch with 2 CPU processes (gloo): rank shards merged by rank 0."""
     folder = make_input_folder(tmp_path / "in", seed=3)
     single, launched = tmp_path / "single", tmp_path / "launched"
-    infer(tiny_weights, folder["root"], single, "--workers", "0", "--batch-size", "1")
+    infer(tiny_weights, folder["root"], single, "--workers", "0", "--batch-size", "1",
+          same_keys=True)
     status = infer(tiny_weights, folder["root"], launched, "--workers", "0", "--batch-size", "1",
-                   "--num-gpus", "2")
+                   "--num-gpus", "2", same_keys=True)
     assert status == 1  # failures are reported through rank 0's merged run.json
     statuses = sorted((launched / "shards").glob("*.json"))
     assert [p.name for p in statuses] == ["shard-0000-of-0002.json", "shard-0001-of-0002.json"]

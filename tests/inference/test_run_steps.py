@@ -63,7 +63,7 @@ def test_select_work_shards_and_resumes_by_block(pngs, tmp_path):
     for pos in (0, 2, 3, 4, 5):
         out.write_record(_record(plan.items[pos]))
     out.write_record(_record(plan.items[8], model="older"))
-    out.write_shard_status(0, 1, {"failures": [{"key": image_key("im01.png"),
+    out.write_shard_status(0, 1, {"failures": [{"key": image_key("im01.png", out.image_secret()),
                                                 "reason": "broken"}], "skipped": []})
     resumed = select_work(_options(pngs, out.root, resume=True), out, MODEL)
     assert resumed.chosen == [1, 4, 5, 6, 7, 8, 9]  # the failure alone, blocks 1 and 2 whole
@@ -82,7 +82,9 @@ def test_merge_waits_for_every_shard_then_writes_run_json(pngs, tmp_path):
     plans = [select_work(_options(pngs, out.root, shard=(k, 2)), out, MODEL) for k in (0, 1)]
     for item in plans[0].items[1:]:
         out.write_record(_record(item))
-    key = {name: image_key(name) for name in ("im00.png", "im01.png", "notes.txt")}
+    secret = out.image_secret()  # made by select_work, once, owner-only
+    assert oct(out.secret_path.stat().st_mode & 0o777) == "0o600"
+    key = {name: image_key(name, secret) for name in ("im00.png", "im01.png", "notes.txt")}
     write_status(out, plans[0], MODEL, ShardResult({key["im00.png"]: "truncated"}, {}, 2.0, 0))
     assert merge_if_last(_options(pngs, out.root), out, plans[0], models, "cpu", 0) is None
     assert not (out.root / "run.json").exists()
@@ -100,10 +102,10 @@ def test_merge_waits_for_every_shard_then_writes_run_json(pngs, tmp_path):
     assert run["counts"]["skipped"] == 2 and run["elapsed_s"] == 4.0
     assert "input_root" not in run and str(pngs) not in out.run_path.read_text()
     assert [im["file_name"] for im in out.images()] == [
-        image_key(f"im{i:02d}.png") for i in range(2, 10)]
+        image_key(f"im{i:02d}.png", secret) for i in range(2, 10)]
     # The one file that names the inputs: the private linkage, every discovered file in it.
     linkage = out.linkage()
     assert linkage[key["notes.txt"]]["status"] == "skipped"
     assert linkage[key["im00.png"]]["status"] == "failed"
-    assert linkage[image_key("im05.png")]["source_path"] == str(pngs.resolve() / "im05.png")
+    assert linkage[image_key("im05.png", secret)]["source_path"] == str(pngs.resolve() / "im05.png")
     assert oct(out.linkage_path.stat().st_mode & 0o777) == "0o600"
