@@ -156,11 +156,14 @@ def heldout_folder(coco: Path, out: Path) -> tuple[Path, Path]:
 
 
 def align_ground_truth(gt_path: Path, run_dir: Path, out_path: Path) -> Path:
-    """Ground truth renumbered to the image ids of an inference run, matched by file name.
+    """Ground truth renumbered to the image ids of an inference run, matched by relative path
+    (read from the run's private linkage: the run's own outputs name images by key only).
 
     Images the run did not process (failures) stay in with new ids, so they count as misses."""
     gt = json.loads(gt_path.read_text())
-    run_ids = {img["file_name"]: img["id"] for img in OutputFolder(run_dir).images()}
+    folder = OutputFolder(run_dir)
+    linkage = folder.linkage()
+    run_ids = {folder.relative_path(img, linkage): img["id"] for img in folder.images()}
     next_id = max(run_ids.values(), default=0) + 1
     remap = {}
     for img in gt["images"]:
@@ -188,9 +191,12 @@ def measurement_errors(run_dir: Path, phantom_annotations: Path, gt: Path) -> di
     entry = {img["file_name"]: _annotation_entry(img["source_annotation"])
              for img in json.loads(gt.read_text())["images"]}
     errors = []
-    for _, record, _ in OutputFolder(run_dir).records():
+    folder = OutputFolder(run_dir)
+    linkage = folder.linkage()
+    for _, record, _ in folder.records():
         measured = ((record or {}).get("measurements") or {}).get("lordosis_deg")
-        expected = truth.get(entry.get(record["relative_path"], "")) if record else None
+        relative = folder.relative_path(record, linkage) if record else None
+        expected = truth.get(entry.get(relative or "", "")) if record else None
         if measured is None or expected is None or expected.get("lordosis_deg") is None:
             continue
         errors.append(abs(measured - expected["lordosis_deg"]))

@@ -38,6 +38,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "StudyDate and the Study/Series/SOP Instance UIDs into "
                         "per_image/<key>.json (a 'phi' block) and into summary.csv columns "
                         "(off by default)")
+    parser.add_argument("--keep-paths", action="store_true",
+                        help="name each image by its path relative to the input folder in "
+                        "images.json (file_name), per_image/<key>.json, summary.csv and "
+                        "run.json, and write the absolute input folder into run.json (off by "
+                        "default: the image key only; the key-to-path linkage is in "
+                        "OUT/private/linkage.csv, which is not for sharing)")
+    parser.add_argument("--image-secret-file", metavar="FILE",
+                        help="secret of the image keys (first line, 16+ characters), to give "
+                        "the same images the same keys in several output folders (default: a "
+                        "random one made for OUT, kept in OUT/private/image_secret.txt)")
+    parser.add_argument("--show-burned-in", action="store_true",
+                        help="draw the overlays of images marked BurnedInAnnotation YES on "
+                        "their pixels (default: on a blank canvas, so burned-in names and "
+                        "dates stay out of shareable images)")
     parser.add_argument("--shard", default="0/1", metavar="I/N",
                         help="process only shard I of N (0-based; for job arrays)")
     parser.add_argument("--max-images", type=int, default=None,
@@ -83,7 +97,10 @@ def run(args: argparse.Namespace) -> int:
         device=device, batch_size=args.batch_size, num_workers=args.workers,
         label_workers=args.label_workers,
         amp=not args.no_amp, resume=args.resume, overlays=args.overlays,
-        keep_phi=args.keep_phi, shard=parse_shard(args.shard), max_images=args.max_images,
+        keep_phi=args.keep_phi, keep_paths=args.keep_paths,
+        image_secret_file=args.image_secret_file,
+        show_burned_in=args.show_burned_in, shard=parse_shard(args.shard),
+        max_images=args.max_images,
         use_postprocess=not args.no_labeller, progress=not args.quiet,
         num_gpus=args.num_gpus, num_machines=args.num_machines,
         machine_rank=args.machine_rank, dist_url=args.dist_url, runtime=args.runtime,

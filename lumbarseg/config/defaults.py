@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import yaml
 from detectron2.config import CfgNode as CN
@@ -38,6 +40,50 @@ def add_lumbarseg_config(cfg: CN) -> None:
     cfg.LUMBARSEG.BEST_METRIC_MODE = "max"
     # Keep per-class probabilities of each detection (Instances.class_scores) for the labeller.
     cfg.LUMBARSEG.KEEP_CLASS_SCORES = True
+    add_labeller_config(cfg)
+
+
+def _labeller_fields() -> list[tuple[str, dataclasses.Field, Any]]:
+    """(config key, field, default) of every ``LabellerConfig`` field: the keys follow the
+    dataclass, so a new field is a new key without editing this file."""
+    from lumbarseg.postprocess.config import LabellerConfig
+
+    out = []
+    for field in dataclasses.fields(LabellerConfig):
+        if field.default is not dataclasses.MISSING:
+            default = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory()
+        else:
+            continue
+        out.append((field.name.upper(), field, default))
+    return out
+
+
+def add_labeller_config(cfg: CN) -> None:
+    """``LUMBARSEG.LABELLER.<FIELD>``: the labeller's settings (``LabellerConfig``, in upper
+    case), so a model config or ``KEY VALUE`` overrides on the command line can tune them."""
+    cfg.LUMBARSEG.LABELLER = CN()
+    for key, _, default in _labeller_fields():
+        cfg.LUMBARSEG.LABELLER[key] = tuple(default) if isinstance(default, list) else default
+
+
+def labeller_config(cfg: CN):
+    """The ``LabellerConfig`` a config asks for (defaults for keys it lacks)."""
+    from lumbarseg.postprocess.config import LabellerConfig
+
+    node = cfg.LUMBARSEG.get("LABELLER") or {}
+    values = {}
+    for key, field, default in _labeller_fields():
+        if key not in node:
+            continue
+        value = node[key]
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        elif isinstance(default, list):
+            value = list(value)
+        values[field.name] = value
+    return LabellerConfig(**values)
 
 
 def get_cfg() -> CN:

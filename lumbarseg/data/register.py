@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lumbarseg.errors import InputFileError, LumbarsegError
+from lumbarseg.io.paths import resolve_inside
 from lumbarseg.levels import LEVEL_COLORS, LEVELS, normalize_level
 
 SPLITS = ("train", "val", "test")
@@ -67,7 +68,7 @@ def load_lumbarseg_json(json_path: str | Path, image_root: str | Path | None = N
                 json_path, f"image {image.get('id')} has no image file (geometry-only dataset)"
             )
         record = {
-            "file_name": str((root / image["file_name"]).resolve()),
+            "file_name": str(resolve_inside(root, image["file_name"], json_path).resolve()),
             "height": int(image["height"]),
             "width": int(image["width"]),
             "image_id": image["id"],

@@ -178,6 +178,17 @@ def pixel_spacing_of(image_entry: Mapping) -> tuple[float, float] | None:
     return None
 
 
+def pixel_spacing_source_of(image_entry: Mapping) -> str | None:
+    """Which spacing ``pixel_spacing_of`` found: the entry's ``pixel_spacing_source`` (what
+    ``lumbarseg convert`` read from the DICOM), "phantom truth", or "as given" when the entry
+    states a spacing without saying where it came from; None without a spacing."""
+    if pixel_spacing_of(image_entry) is None:
+        return None
+    if pixel_spacing_of({"pixel_spacing_mm": image_entry.get("pixel_spacing_mm")}):
+        return str(image_entry.get("pixel_spacing_source") or "as given")
+    return "phantom truth"
+
+
 def predictions_from_masks(
     masks: np.ndarray,
     levels: Sequence[int],

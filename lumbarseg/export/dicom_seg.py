@@ -14,8 +14,11 @@ source header handed to it is a whitelist of technical attributes and UIDs, with
 PatientID replaced by the run's pseudonymous image key, so no identifier (name, id, birth date,
 sex, accession number, dates, physicians, institution) reaches the SEG. The trade-off: such a
 SEG still references the source UIDs, but its patient does not match the one in PACS, so a
-PACS that reconciles by patient may file it apart or refuse it. ``keep_phi=True`` copies the
-source's patient/study attributes unchanged (for sending back to the PACS it came from).
+PACS that reconciles by patient may file it apart or refuse it. Such a SEG says so: Patient
+Identity Removed YES, and the De-identification Method Code Sequence names the Basic
+Application Confidentiality Profile (113100) with the Retain UIDs Option (113110).
+``keep_phi=True`` copies the source's patient/study attributes unchanged (for sending back to
+the PACS it came from).
 """
 
 from __future__ import annotations
@@ -95,17 +98,23 @@ _SOURCE_WHITELIST: tuple[str, ...] = (
 
 @dataclass
 class ExportResult:
-    """What an export run did: files written, records skipped (with why), failures (with why)."""
+    """What an export run did: files written, records skipped (with why), failures (with why).
+
+    Skips and failures are ``{key, path, reason}``; ``export.json`` carries the path (of the
+    source image) only when asked (``keep_paths``), like the inference outputs."""
 
     written: list[Path] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
+    def as_dict(self, keep_paths: bool = False) -> dict:
+        def entry(e: dict) -> dict:
+            return e if keep_paths else {k: v for k, v in e.items() if k != "path"}
+
         return {
-            "written": [str(p) for p in self.written],
-            "skipped": self.skipped,
-            "failures": self.failures,
+            "written": [p.name for p in self.written],
+            "skipped": [entry(e) for e in self.skipped],
+            "failures": [entry(e) for e in self.failures],
         }
 
 
@@ -257,7 +266,23 @@ def build_segmentation(source, record: Mapping[str, Any], *, keep_phi: bool = Fa
         omit_empty_frames=False,
     )
     _drop_incomplete_pixel_measures(seg)
+    if not keep_phi:
+        seg.PatientIdentityRemoved = "YES"
+        seg.DeidentificationMethodCodeSequence = deidentification_codes()
     return seg
+
+
+def deidentification_codes() -> list:
+    """What a default SEG's de-identification did, as PS3.16 CID 7050 codes: the Basic
+    Application Confidentiality Profile (identifiers removed or replaced) with the Retain
+    UIDs Option (the source's Study/Series/SOP Instance UIDs are kept so viewers can place
+    the SEG over its image)."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    chosen = (codes.cid7050.BasicApplicationConfidentialityProfile,
+              codes.cid7050.RetainUidsOption)
+    return [hd.sr.CodedConcept(c.value, c.scheme_designator, c.meaning) for c in chosen]
 
 
 def _drop_incomplete_pixel_measures(seg) -> None:
@@ -311,39 +336,53 @@ def export_run(
     out_dir: str | os.PathLike | None = None,
     *,
     keep_phi: bool = False,
+    keep_paths: bool = False,
+    progress: bool = False,
 ) -> ExportResult:
     """Write ``<out_dir>/<image_key>.dcm`` for each DICOM-sourced record of an inference run.
 
-    Non-DICOM sources and images without masks are skipped with a reason;
-    a record that fails is reported and the others go on. ``<out_dir>/export.json`` lists all.
+    Sources are found through ``OutputFolder.source_path`` (``input_root`` or run.json's, and
+    the run's private linkage). Non-DICOM sources and images without masks are skipped with a
+    reason; a record that fails is reported and the others go on. ``<out_dir>/export.json``
+    lists all (by image key; source paths only with ``keep_paths``).
     """
+    from lumbarseg.inference.progress import terminal_bar
+
     run_dir = Path(run_dir)
     folder = OutputFolder(run_dir)
-    root = Path(input_root) if input_root is not None else folder.input_root()
-    if root is None:
-        raise LumbarsegError(f"{run_dir}: run.json names no input root; pass --input-root")
+    linkage = folder.linkage()
+    if input_root is None and folder.input_root() is None and not linkage:
+        raise LumbarsegError(f"{run_dir}: neither run.json nor {folder.linkage_path} says "
+                             "where the source images are; pass --input-root")
     out = Path(out_dir) if out_dir is not None else run_dir / "seg"
     result = ExportResult()
-    for sidecar, record, problem in folder.records():
+    bar = terminal_bar(folder.records(), "export-seg", progress, folder.record_count())
+    for sidecar, record, problem in bar:
         if record is None:
-            result.failures.append({"path": str(sidecar), "reason": problem})
+            result.failures.append({"key": sidecar.stem, "path": str(sidecar), "reason": problem})
             continue
-        source = root / record["relative_path"]
-        key = str(record.get("image_key") or sidecar.stem)
-        if not record.get("vertebrae"):
-            result.skipped.append({"path": str(source), "reason": "no vertebrae found"})
-            continue
-        if not source.is_file():
-            result.failures.append({"path": str(source), "reason": "source file not found"})
-            continue
-        if not is_dicom_path(source, trust_suffix=True):
-            result.skipped.append({"path": str(source), "reason": "source is not a DICOM file"})
-            continue
+        _export_one(record, folder.source_path(record, input_root, linkage), out, result,
+                    keep_phi)
+    write_json_atomic(out / "export.json", result.as_dict(keep_paths), indent=2)
+    return result
+
+
+def _export_one(record: Mapping[str, Any], source: Path | None, out: Path,
+                result: ExportResult, keep_phi: bool) -> None:
+    key = str(record["image_key"])
+    where = {"key": key, "path": str(source) if source is not None else ""}
+    if not record.get("vertebrae"):
+        result.skipped.append({**where, "reason": "no vertebrae found"})
+    elif source is None:
+        result.failures.append({**where, "reason": "source path unknown (not in the run's "
+                                "private/linkage.csv); pass --input-root"})
+    elif not source.is_file():
+        result.failures.append({**where, "reason": "source file not found"})
+    elif not is_dicom_path(source, trust_suffix=True):
+        result.skipped.append({**where, "reason": "source is not a DICOM file"})
+    else:
         try:
             result.written.append(
-                export_record(record, source, out / f"{key}.dcm", keep_phi=keep_phi)
-            )
+                export_record(record, source, out / f"{key}.dcm", keep_phi=keep_phi))
         except InputFileError as exc:
-            result.failures.append({"path": exc.path, "reason": exc.problem})
-    write_json_atomic(out / "export.json", result.as_dict(), indent=2)
-    return result
+            result.failures.append({**where, "reason": exc.problem})

@@ -64,12 +64,15 @@ class InferenceDataset(torch.utils.data.Dataset):
             "height": int(gray.shape[0]),
             "width": int(gray.shape[1]),
             "pixel_spacing_mm": [float(spacing[0]), float(spacing[1])] if spacing else None,
+            "pixel_spacing_source": radiograph.meta.get("pixel_spacing_source"),
             "source": {
                 "format": "dicom" if "TransferSyntaxUID" in radiograph.meta else "raster",
                 "photometric": radiograph.meta.get("PhotometricInterpretation"),
                 "voi": radiograph.meta.get("voi"),
             },
         }
+        if str(radiograph.meta.get("BurnedInAnnotation") or "").strip().upper() == "YES":
+            sample["source"]["burned_in_annotation"] = True
         if radiograph.phi is not None:
             sample["phi"] = radiograph.phi
         return sample

@@ -7,6 +7,7 @@ or sharded run assigns exactly the ids an uninterrupted single run would.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +33,19 @@ class InputItem:
 class Skipped:
     path: str
     reason: str
+    image_key: str = ""
 
 
-def image_key(relative_path: str) -> str:
-    """Stable pseudonymous key: a hash of the relative path (no DICOM content, so no PHI)."""
-    digest = hashlib.sha256(f"lumbarseg-image-v1\0{relative_path}".encode()).hexdigest()
-    return digest[:16]
+def image_key(relative_path: str, secret: str | None = None) -> str:
+    """Stable pseudonymous key of a relative path (no DICOM content, so no PHI).
+
+    With ``secret`` (what ``lumbarseg infer`` uses: the run's random secret in
+    ``OUT/private/``) it is an HMAC-SHA256: folder names are often patient ids, a small
+    space, and a plain hash of the path could be reversed by hashing every candidate."""
+    message = f"lumbarseg-image-v1\0{relative_path}".encode()
+    if secret:
+        return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:16]
+    return hashlib.sha256(message).hexdigest()[:16]
 
 
 def _is_candidate(path: Path) -> tuple[bool, str | None]:
@@ -72,10 +80,12 @@ def input_root(inputs: list[str | os.PathLike]) -> str:
     return os.path.commonpath(anchors)
 
 
-def discover(inputs: list[str | os.PathLike]) -> tuple[list[InputItem], list[Skipped]]:
+def discover(inputs: list[str | os.PathLike],
+             secret: str | None = None) -> tuple[list[InputItem], list[Skipped]]:
     """Walk folders and files; return (items in sorted relative-path order, skipped files).
 
-    Relative paths are taken from ``input_root(inputs)``, so they are unique.
+    Relative paths are taken from ``input_root(inputs)``, so they are unique; keys are
+    ``image_key(relative path, secret)``.
     """
     if not inputs:
         raise LumbarsegError("no input given")
@@ -95,11 +105,11 @@ def discover(inputs: list[str | os.PathLike]) -> tuple[list[InputItem], list[Ski
         rel = Path(os.path.relpath(path, base)).as_posix()
         ok, reason = _is_candidate(path)
         if not ok:
-            skipped.append(Skipped(rel, reason or "not an image"))
+            skipped.append(Skipped(rel, reason or "not an image", image_key(rel, secret)))
         else:
             chosen[rel] = path
     items = [
-        InputItem(i + 1, str(chosen[rel]), relative_path=rel, image_key=image_key(rel))
+        InputItem(i + 1, str(chosen[rel]), relative_path=rel, image_key=image_key(rel, secret))
         for i, rel in enumerate(sorted(chosen))
     ]
     keys = {item.image_key for item in items}

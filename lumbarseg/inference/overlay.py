@@ -10,6 +10,15 @@ from pycocotools import mask as mask_utils
 from lumbarseg.levels import EXTRA_LEVELS, LEVEL_COLORS, LEVELS
 
 _EXTRA_COLOR = (200, 200, 200)
+# Gray of the canvas an overlay is drawn on instead of the radiograph (source unreachable, or
+# pixels with burned-in text kept out of shareable images).
+BLANK_GRAY = 40
+
+
+def shareable_background(gray: np.ndarray) -> np.ndarray:
+    """A blank canvas of the radiograph's size: the masks, labels and flags drawn on it show
+    the result without the pixels (DICOM BurnedInAnnotation YES: names, ids, dates in them)."""
+    return np.full(np.asarray(gray).shape[:2], BLANK_GRAY, np.uint8)
 
 
 def _bgr(level: str) -> tuple[int, int, int]:

@@ -58,3 +58,13 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def terminal_bar(items, desc: str, enabled: bool = True, total: int | None = None):
+    """``items`` wrapped in a tqdm bar on stderr when it is a terminal (exporters, the
+    report); unchanged otherwise, so logs and pipes get no bar characters."""
+    if not (enabled and sys.stderr.isatty()):
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, total=total, unit="img", file=sys.stderr, dynamic_ncols=True)

@@ -24,13 +24,21 @@ from typing import Any
 import numpy as np
 
 from lumbarseg.errors import LumbarsegError, error_reason
-from lumbarseg.inference.discovery import InputItem, Skipped, discover, input_root, shard
+from lumbarseg.inference.discovery import (
+    InputItem,
+    Skipped,
+    discover,
+    input_root,
+    shard,
+)
 from lumbarseg.inference.predictor import BLOCK_BATCHES
 from lumbarseg.inference.writers import (
     RECORD_VERSION,
     ImageRecord,
     OutputFolder,
-    path_reasons,
+    burned_in,
+    file_reasons,
+    read_secret,
     record_flags,
 )
 
@@ -57,6 +65,15 @@ class InferenceOptions:
     resume: bool = False
     overlays: bool = False
     keep_phi: bool = False
+    # Relative paths in the records, images.json, summary.csv, run.json (and input_root);
+    # off: the image key only, the paths in private/linkage.csv.
+    keep_paths: bool = False
+    # File holding the image-key secret (same keys in several output folders); None: the
+    # run's own random one in OUT/private/image_secret.txt.
+    image_secret_file: str | None = None
+    # Overlays of images flagged BurnedInAnnotation YES drawn on their pixels (off: on a
+    # blank canvas, so the burned-in text stays out of shareable images).
+    show_burned_in: bool = False
     shard: tuple[int, int] = (0, 1)
     max_images: int | None = None  # process at most this many (then stop, as if interrupted)
     use_postprocess: bool = True
@@ -99,8 +116,12 @@ def run_inference(options: InferenceOptions) -> int:
 
 
 def _fingerprint(cfgs: list[Any], weights: list[str], labeller: str) -> str:
-    """Identifies what produced a record; --resume only trusts records with the same one."""
-    digest = hashlib.sha256()
+    """Identifies what produced a record; --resume only trusts records with the same one:
+    the configs (with their ``LUMBARSEG.LABELLER`` settings), the weights, the labeller and
+    the lumbarseg version (a new version may label differently)."""
+    from lumbarseg import __version__
+
+    digest = hashlib.sha256(f"lumbarseg {__version__}\0".encode())
     for cfg, w in zip(cfgs, weights, strict=True):
         cfg = cfg.clone()
         cfg.defrost()
@@ -145,6 +166,7 @@ class Models:
     weights: list[str]
     labeller: str
     model_id: str
+    labeller_config: Any = None  # LabellerConfig from the main config's LUMBARSEG.LABELLER
 
 
 @dataclass(frozen=True)
@@ -190,6 +212,7 @@ def resolve_process(options: InferenceOptions) -> Process:
 
 def resolve_models(options: InferenceOptions, device: str) -> Models:
     """Configs (on ``device``) and weights of the model(s), and their fingerprint."""
+    from lumbarseg.config.defaults import labeller_config
     from lumbarseg.deploy import model_configs
     from lumbarseg.inference.labelling import Labeller
 
@@ -198,13 +221,16 @@ def resolve_models(options: InferenceOptions, device: str) -> Models:
         cfg.MODEL.DEVICE = device
     labeller = Labeller(use_postprocess=options.use_postprocess).name
     runtime_tag = "" if options.runtime == "pytorch" else f"\0{options.runtime}"
-    return Models(cfgs, weights, labeller, _fingerprint(cfgs, weights, labeller + runtime_tag))
+    return Models(cfgs, weights, labeller, _fingerprint(cfgs, weights, labeller + runtime_tag),
+                  labeller_config(cfgs[0]))
 
 
 def select_work(options: InferenceOptions, out: OutputFolder, model_id: str,
                 rank: int = 0, world: int = 1) -> WorkPlan:
     """Discovery, this process's shard, and (with --resume) what is left of it."""
-    items, discovery_skips = discover(options.inputs)
+    secret = (read_secret(options.image_secret_file) if options.image_secret_file
+              else out.image_secret())
+    items, discovery_skips = discover(options.inputs, secret)
     index = options.shard[0] * world + rank
     count = options.shard[1] * world
     mine = shard(items, index, count)
@@ -213,7 +239,7 @@ def select_work(options: InferenceOptions, out: OutputFolder, model_id: str,
     block_size = max(1, options.batch_size) * BLOCK_BATCHES
     blocks = [pos // block_size for pos in range(len(mine))]
     if options.resume:
-        chosen = _resume_positions(out, mine, blocks, index, count, model_id, options.overlays)
+        chosen = _resume_positions(out, mine, blocks, index, count, model_id, options)
     else:
         chosen = list(range(len(mine)))
     done_before = len(mine) - len(chosen)
@@ -225,15 +251,16 @@ def select_work(options: InferenceOptions, out: OutputFolder, model_id: str,
 
 
 def _resume_positions(out: OutputFolder, mine: list[InputItem], blocks: list[int], index: int,
-                      count: int, model_id: str, overlays: bool) -> list[int]:
+                      count: int, model_id: str, options: InferenceOptions) -> list[int]:
     """Positions to redo: whole blocks with an incomplete record, and files that failed or
     were skipped last time, alone (their block-mates' batches did not include them)."""
     known_bad = out.known_bad(index, count)
-    incomplete = [pos for pos, it in enumerate(mine) if not out.is_complete(it, model_id, overlays)]
-    open_blocks = {blocks[pos] for pos in incomplete if mine[pos].relative_path not in known_bad}
+    incomplete = [pos for pos, it in enumerate(mine)
+                  if not out.is_complete(it, model_id, options.overlays, options.keep_paths)]
+    open_blocks = {blocks[pos] for pos in incomplete if mine[pos].image_key not in known_bad}
     return [
         pos for pos in range(len(mine))
-        if blocks[pos] in open_blocks or mine[pos].relative_path in known_bad
+        if blocks[pos] in open_blocks or mine[pos].image_key in known_bad
     ]
 
 
@@ -263,21 +290,28 @@ def run_shard(options: InferenceOptions, plan: WorkPlan, models: Models, predict
     dataset = InferenceDataset(plan.todo, models.cfgs[0], keep_phi=options.keep_phi,
                                blocks=[plan.blocks[pos] for pos in plan.chosen])
     loader = build_loader(dataset, workers, pin_memory=device.startswith("cuda"))
-    job = _Job(plan.todo, FinishContext(str(out.root), models.model_id, options.use_postprocess,
-                                        options.overlays, options.keep_phi), options, device)
+    context = FinishContext(
+        out_root=str(out.root), model_id=models.model_id,
+        use_postprocess=options.use_postprocess, overlays=options.overlays,
+        keep_phi=options.keep_phi, keep_paths=options.keep_paths,
+        show_burned_in=options.show_burned_in, labeller_config=models.labeller_config)
+    job = _Job(plan.todo, context, options, device)
     start = time.perf_counter()
     job.process(loader, predictor)
     return ShardResult(job.failures, job.skipped, time.perf_counter() - start, workers)
 
 
-def write_status(out: OutputFolder, plan: WorkPlan, model_id: str, result: ShardResult) -> None:
+def write_status(out: OutputFolder, plan: WorkPlan, model_id: str, result: ShardResult,
+                 keep_paths: bool = False) -> None:
     """This shard's bookkeeping, read back by the merge and by the next --resume."""
+    paths = {item.image_key: item.relative_path for item in plan.mine}
     out.write_shard_status(plan.index, plan.count, {
         "shard": plan.index, "shards": plan.count, "model": model_id,
         "items_total": len(plan.items), "items_in_shard": len(plan.mine),
         "done_before": plan.done_before, "processed": len(plan.chosen),
         "complete": not plan.limited, "elapsed_s": round(result.elapsed_s, 3),
-        "failures": path_reasons(result.failures), "skipped": path_reasons(result.skipped),
+        "failures": file_reasons(result.failures, paths, keep_paths),
+        "skipped": file_reasons(result.skipped, paths, keep_paths),
     })
 
 
@@ -290,12 +324,18 @@ def merge_if_last(options: InferenceOptions, out: OutputFolder, plan: WorkPlan,
         s["model"] != models.model_id or s["items_total"] != len(plan.items) for s in statuses
     ):
         return None
-    failures = {e["path"]: e["reason"] for s in statuses for e in s["failures"]}
-    skipped = {e["path"]: e["reason"] for s in statuses for e in s["skipped"]}
-    counts = out.merge(plan.items, failures, skipped, keep_phi=options.keep_phi)
+    failures = {e["key"]: e["reason"] for s in statuses for e in s["failures"]}
+    skipped = {e["key"]: e["reason"] for s in statuses for e in s["skipped"]}
+    counts = out.merge(plan.items, failures, skipped, keep_phi=options.keep_phi,
+                       keep_paths=options.keep_paths)
+    root = input_root(options.inputs)
+    out.write_linkage(_linkage_rows(plan, failures, skipped, root))
     processed = sum(s["processed"] for s in statuses)
     wall = max(s["elapsed_s"] for s in statuses)
-    skipped.update((s.path, s.reason) for s in plan.discovery_skips)
+    paths = {item.image_key: item.relative_path for item in plan.items}
+    for skip in plan.discovery_skips:
+        paths[skip.image_key] = skip.path
+        skipped[skip.image_key] = skip.reason
     run = {
         "version": RECORD_VERSION,
         "config": str(options.config), "opts": list(options.opts),
@@ -304,8 +344,9 @@ def merge_if_last(options: InferenceOptions, out: OutputFolder, plan: WorkPlan,
         "model": models.model_id, "labeller": models.labeller, "device": device,
         "runtime": options.runtime,
         "batch_size": options.batch_size, "num_workers": num_workers,
-        "world_size": plan.count, "input_root": input_root(options.inputs),
-        "keep_phi": options.keep_phi,
+        "world_size": plan.count,
+        **({"input_root": root} if options.keep_paths else {}),
+        "keep_phi": options.keep_phi, "keep_paths": options.keep_paths,
         "complete": all(s["complete"] for s in statuses),
         "counts": {
             "files_found": len(plan.items) + len(plan.discovery_skips),
@@ -316,11 +357,27 @@ def merge_if_last(options: InferenceOptions, out: OutputFolder, plan: WorkPlan,
         },
         "elapsed_s": round(wall, 3),
         "images_per_s": round(processed / wall, 3) if wall > 0 else None,
-        "failures": path_reasons(failures),
-        "skipped": path_reasons(skipped),
+        "failures": file_reasons(failures, paths, options.keep_paths),
+        "skipped": file_reasons(skipped, paths, options.keep_paths),
     }
     out.write_run(run)
     return run
+
+
+def _linkage_rows(plan: WorkPlan, failures: dict[str, str], skipped: dict[str, str],
+                  root: str) -> list[dict]:
+    """One row per discovered file (images, then files that are not images)."""
+    rows = []
+    for item in plan.items:
+        status = ("failed" if item.image_key in failures
+                  else "skipped" if item.image_key in skipped else "ok")
+        rows.append({"image_key": item.image_key, "image_id": item.image_id, "status": status,
+                     "relative_path": item.relative_path, "source_path": item.path})
+    for skip in plan.discovery_skips:
+        rows.append({"image_key": skip.image_key, "image_id": "", "status": "skipped",
+                     "relative_path": skip.path,
+                     "source_path": os.path.join(root, skip.path)})
+    return rows
 
 
 def _worker(options: InferenceOptions) -> int:
@@ -337,7 +394,7 @@ def _worker(options: InferenceOptions) -> int:
         logger.info("%d images found, %d in this shard, %d done earlier, %d to do",
                     len(plan.items), len(plan.mine), plan.done_before, len(plan.chosen))
     result = run_shard(options, plan, models, predictor, out, proc.device)
-    write_status(out, plan, models.model_id, result)
+    write_status(out, plan, models.model_id, result, options.keep_paths)
     if proc.world > 1:
         comm.synchronize()
     status = 1 if result.failures else 0
@@ -395,10 +452,10 @@ class _Job:
     def _bad(self, sample: dict, progress) -> None:
         item = self.items[sample["index"]]
         if sample.get("skipped"):
-            self.skipped[item.relative_path] = sample["error"]
+            self.skipped[item.image_key] = sample["error"]
             progress.update(1)
         else:
-            self.failures[item.relative_path] = sample["error"]
+            self.failures[item.image_key] = sample["error"]
             progress.update(1, failed=1)
 
     def _predict(self, predictor, batch: list[dict], progress):
@@ -408,7 +465,7 @@ class _Job:
             return
         except Exception as exc:
             if len(batch) == 1:
-                self.failures[self.items[batch[0]["index"]].relative_path] = (
+                self.failures[self.items[batch[0]["index"]].image_key] = (
                     f"model failed: {error_reason(exc)}")
                 progress.update(1, failed=1)
                 return
@@ -420,7 +477,7 @@ class _Job:
             future.result()
             progress.update(1)
         except Exception as exc:
-            self.failures[item.relative_path] = f"labelling/writing failed: {error_reason(exc)}"
+            self.failures[item.image_key] = f"labelling/writing failed: {error_reason(exc)}"
             progress.update(1, failed=1)
 
 
@@ -434,6 +491,9 @@ class FinishContext:
     use_postprocess: bool
     overlays: bool
     keep_phi: bool
+    keep_paths: bool = False
+    show_burned_in: bool = False
+    labeller_config: Any = None  # a LabellerConfig (None: its defaults)
 
 
 @dataclass(frozen=True)
@@ -448,12 +508,13 @@ class FinishJob:
     pixel_spacing_mm: list[float] | None
     source: dict
     phi: dict | None
+    pixel_spacing_source: str | None = None
 
     @classmethod
     def of(cls, item: InputItem, sample: dict, detections: dict) -> FinishJob:
         return cls(item, detections, np.asarray(sample["gray"]), sample["height"],
                    sample["width"], sample["pixel_spacing_mm"], sample["source"],
-                   sample.get("phi"))
+                   sample.get("phi"), sample.get("pixel_spacing_source"))
 
 
 @contextlib.contextmanager
@@ -489,13 +550,16 @@ class _Inline:
 
 
 def image_record(context: FinishContext, job: FinishJob, labelled: dict) -> ImageRecord:
-    """The per-image record: identity, size, spacing, model, source, then the labelling."""
+    """The per-image record: identity, size, spacing (and which), model, source, then the
+    labelling; the relative path only with --keep-paths."""
     item = job.item
     record = {
         "version": RECORD_VERSION, "image_key": item.image_key, "image_id": item.image_id,
-        "relative_path": item.relative_path, "height": job.height, "width": job.width,
-        "pixel_spacing_mm": job.pixel_spacing_mm, "model": context.model_id,
-        "source": job.source, **labelled,
+        **({"relative_path": item.relative_path} if context.keep_paths else {}),
+        "height": job.height, "width": job.width,
+        "pixel_spacing_mm": job.pixel_spacing_mm,
+        "pixel_spacing_source": job.pixel_spacing_source if job.pixel_spacing_mm else None,
+        "model": context.model_id, "source": job.source, **labelled,
     }
     if context.keep_phi and job.phi:
         record["phi"] = job.phi
@@ -507,14 +571,17 @@ def finish_image(context: FinishContext, job: FinishJob) -> None:
     from lumbarseg.inference.labelling import Labeller
     from lumbarseg.inference.predictor import expand_instances
 
-    labeller = Labeller(use_postprocess=context.use_postprocess)
+    labeller = Labeller(config=context.labeller_config, use_postprocess=context.use_postprocess)
     labelled = labeller(expand_instances(job.detections), job.gray, job.pixel_spacing_mm)
     record = image_record(context, job, labelled)
     out = OutputFolder(context.out_root)
     if context.overlays:  # overlay first: a record on disk means everything is done
-        from lumbarseg.inference.overlay import draw_overlay
+        from lumbarseg.inference.overlay import draw_overlay, shareable_background
         from lumbarseg.io.atomic import write_bytes_atomic
 
-        png = draw_overlay(job.gray, record, record_flags(record))
+        background = job.gray
+        if burned_in(record) and not context.show_burned_in:
+            background = shareable_background(job.gray)
+        png = draw_overlay(background, record, record_flags(record))
         write_bytes_atomic(out.overlay_path(job.item.image_key), png)
     out.write_record(record)

@@ -161,6 +161,18 @@ def _first(value: Any) -> float:
     return float(value[0])
 
 
+def _lut_input(values: np.ndarray) -> np.ndarray:
+    """The Modality LUT output as the integers a VOI LUT is indexed by (PS3.3 C.11.2).
+
+    A rescale with integer slope and intercept, or a Modality LUT, gives whole numbers: they
+    are cast exactly. Fractional values (a fractional rescale) are truncated towards zero,
+    the conversion pydicom's ``apply_voi`` itself makes of a float array (with a warning)."""
+    finite = values[np.isfinite(values)]
+    if finite.size and (finite.min() < -(2**62) or finite.max() > 2**62):
+        raise ValueError("Modality LUT output out of the integer range")
+    return np.trunc(np.nan_to_num(values)).astype(np.int64)
+
+
 def _apply_voi(ds: Any, values: np.ndarray) -> tuple[np.ndarray, tuple[float, float] | None, str]:
     """Return (pixels, display range or None, description of what was applied)."""
     from pydicom.pixels import apply_voi
@@ -169,7 +181,7 @@ def _apply_voi(ds: Any, values: np.ndarray) -> tuple[np.ndarray, tuple[float, fl
         item = ds.VOILUTSequence[0]
         try:
             bits = int(item.LUTDescriptor[2])
-            out = apply_voi(values, ds, index=0)
+            out = apply_voi(_lut_input(values), ds, index=0)
             return out.astype(np.float32), (0.0, float(2**bits - 1)), "VOI LUT (first)"
         except Exception as exc:  # a broken LUT should not lose the image; fall through
             note = f"VOI LUT unusable ({type(exc).__name__}); "
@@ -198,28 +210,51 @@ def _apply_voi(ds: Any, values: np.ndarray) -> tuple[np.ndarray, tuple[float, fl
     return values.astype(np.float32), None, f"{note}none (robust percentile range)"
 
 
+def _pair(ds: Any, keyword: str) -> tuple[float, float] | None:
+    """A positive, finite (row, col) spacing element, or None."""
+    value = ds.get(keyword)
+    try:
+        row, col = float(value[0]), float(value[1])
+    except (TypeError, ValueError, IndexError):
+        return None
+    if not (row > 0 and col > 0 and np.isfinite(row) and np.isfinite(col)):
+        return None
+    return row, col
+
+
+def _magnification(ds: Any) -> float:
+    value = ds.get("EstimatedRadiographicMagnificationFactor")
+    try:
+        factor = float(value) if value else 1.0
+    except (TypeError, ValueError):
+        return 1.0
+    return factor if factor > 0 and np.isfinite(factor) else 1.0
+
+
 def _spacing(ds: Any) -> tuple[tuple[float, float] | None, str | None]:
-    """Spacing (mm) at the patient if stated, else at the detector corrected for magnification."""
-    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
-        value = ds.get(keyword)
-        if not value:
-            continue
-        try:
-            row, col = float(value[0]), float(value[1])
-        except (TypeError, ValueError, IndexError):
-            continue
-        if not (row > 0 and col > 0 and np.isfinite(row) and np.isfinite(col)):
-            continue
-        if keyword == "ImagerPixelSpacing":
-            magnification = ds.get("EstimatedRadiographicMagnificationFactor")
-            try:
-                factor = float(magnification) if magnification else 1.0
-            except (TypeError, ValueError):
-                factor = 1.0
-            if factor > 0 and factor != 1.0:
-                return (row / factor, col / factor), f"{keyword}/magnification {factor:g}"
-        return (row, col), keyword
-    return None, None
+    """(row, col) spacing in mm and which spacing it is (PS3.3 10.7.1.3).
+
+    ``PixelSpacing`` with a ``PixelSpacingCalibrationType`` (GEOMETRY, FIDUCIAL) is calibrated
+    at the patient: used as is. ``PixelSpacing`` without one that equals ``ImagerPixelSpacing``
+    is the detector's spacing copied over, so it is treated as detector-plane spacing, like
+    ``ImagerPixelSpacing`` alone: divided by ``EstimatedRadiographicMagnificationFactor`` when
+    given, else reported as at the detector plane (about 10-20 % larger than at the spine).
+    Sources: ``PixelSpacing``, ``PixelSpacing (GEOMETRY)``, ``PixelSpacing (FIDUCIAL)``,
+    ``ImagerPixelSpacing / magnification F``, ``detector plane (ImagerPixelSpacing)``."""
+    pixel, imager = _pair(ds, "PixelSpacing"), _pair(ds, "ImagerPixelSpacing")
+    calibration = str(ds.get("PixelSpacingCalibrationType", "") or "").strip().upper()
+    if pixel is not None and calibration:
+        return pixel, f"PixelSpacing ({calibration})"
+    if pixel is not None and (imager is None or not np.allclose(pixel, imager)):
+        return pixel, "PixelSpacing"
+    detector = imager or pixel
+    if detector is None:
+        return None, None
+    factor = _magnification(ds)
+    if factor != 1.0:
+        row, col = detector
+        return (row / factor, col / factor), f"ImagerPixelSpacing / magnification {factor:g}"
+    return detector, "detector plane (ImagerPixelSpacing)"
 
 
 _META_KEYWORDS = (
@@ -244,6 +279,9 @@ _META_KEYWORDS = (
     "FieldOfViewHorizontalFlip",
     "ImagerPixelSpacing",
     "PixelSpacing",
+    "PixelSpacingCalibrationType",
+    "EstimatedRadiographicMagnificationFactor",
+    "BurnedInAnnotation",
 )
 
 

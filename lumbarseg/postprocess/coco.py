@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from lumbarseg.errors import InputFileError
-from lumbarseg.evaluation.structures import pixel_spacing_of
+from lumbarseg.evaluation.structures import pixel_spacing_of, pixel_spacing_source_of
 from lumbarseg.io.jsonfile import load_json
+from lumbarseg.io.paths import resolve_inside
 from lumbarseg.levels import LEVELS, normalize_level
 from lumbarseg.postprocess.api import label_vertebrae
 from lumbarseg.postprocess.candidates import Candidate
@@ -136,7 +137,7 @@ def label_coco(predictions: Path, images: Path, image_root: Path | None = None,
         h, w = int(info.get("height", 0)), int(info.get("width", 0))
         pixels = None
         if image_root is not None and info.get("file_name"):
-            pixels = _read_pixels(image_root / info["file_name"], sidecar)
+            pixels = _read_pixels(resolve_inside(image_root, info["file_name"], images), sidecar)
         res = label_vertebrae(cands, image=pixels, pixel_spacing_mm=pixel_spacing_of(info),
                               config=config, image_shape=(h, w) if h and w else None)
         for v in res.vertebrae:
@@ -149,6 +150,7 @@ def label_coco(predictions: Path, images: Path, image_root: Path | None = None,
             out.append(row)
         record = res.to_json()
         record["file_name"] = info.get("file_name")
+        record["pixel_spacing_source"] = pixel_spacing_source_of(info)
         sidecar["images"][str(image_id)] = record
     return out, sidecar
 

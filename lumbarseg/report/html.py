@@ -24,7 +24,8 @@ import cv2
 
 from lumbarseg import __version__
 from lumbarseg.errors import one_line
-from lumbarseg.inference.writers import OutputFolder, record_flags
+from lumbarseg.inference.progress import terminal_bar
+from lumbarseg.inference.writers import OutputFolder, burned_in, record_flags
 from lumbarseg.io.atomic import write_text_atomic
 from lumbarseg.levels import EXTENDED_LEVELS
 from lumbarseg.report.assets import CSS, JS
@@ -70,11 +71,12 @@ class Row:
     """What the report shows of one image (the record itself is not kept: masks are large)."""
 
     key: str
-    relative_path: str
+    name: str  # the relative path when the run kept paths (--keep-paths), else the key
     levels: list[str]
     flags: list[str]
     measurements: dict
     min_confidence: float | None
+    spacing_source: str | None = None  # which pixel spacing the *_mm values use
     thumb: str | None = None
     full: str | None = None
     problems: list[str] = field(default_factory=list)
@@ -122,9 +124,13 @@ def _flags_cell(row: Row) -> tuple[str, Any]:
 
 
 def _image_cell(row: Row) -> tuple[str, Any]:
-    name = esc(row.relative_path)
+    name = esc(row.name)
     link = f'<a href="{row.full}">{name}</a>' if row.full else name
-    return link, row.relative_path
+    return link, row.name
+
+
+def _spacing_cell(row: Row) -> tuple[str, Any]:
+    return esc(row.spacing_source or ""), row.spacing_source
 
 
 def _confidence_cell(row: Row) -> tuple[str, Any]:
@@ -149,6 +155,7 @@ def table_columns(rows: list[Row]) -> list[Column]:
             for pair in SEGMENT_PAIRS
         ],
         Column("listhesis", "max slip", True, _listhesis),
+        Column("spacing", "mm from", False, _spacing_cell),
     ]
     return columns + [c for c in optional if any(c.cell(row)[1] is not None for row in rows)]
 
@@ -169,9 +176,12 @@ def _row_from_record(record: dict, sidecar: Path) -> Row:
     confidences = [_number(v.get("level_confidence")) for v in vertebrae]
     confidences = [c for c in confidences if c is not None]
     measurements = record.get("measurements")
+    key = str(record.get("image_key") or sidecar.stem)
     return Row(
-        key=str(record.get("image_key") or sidecar.stem),
-        relative_path=str(record.get("relative_path", sidecar.stem)),
+        key=key,
+        name=str(record.get("relative_path") or key),
+        spacing_source=record.get("pixel_spacing_source") if record.get("pixel_spacing_mm")
+        else None,
         levels=[str(v.get("level")) for v in vertebrae if v.get("level")],
         flags=record_flags(record),
         measurements=measurements if isinstance(measurements, dict) else {},
@@ -180,18 +190,27 @@ def _row_from_record(record: dict, sidecar: Path) -> Row:
 
 
 def _make_gallery_images(
-    row: Row, record: dict, folder: OutputFolder, out: Path, input_root: Path | None
+    row: Row, record: dict, folder: OutputFolder, out: Path, source: Path | None,
+    show_burned_in: bool = False,
 ) -> None:
-    """Thumbnail (and full overlay when the run has none) of one image; problems noted."""
+    """Thumbnail (and full overlay when the run has none) of one image; problems noted.
+
+    Pixels with burned-in text are left out (the overlay is drawn on a blank canvas, and the
+    run's own overlay, which may show them, is not used) unless ``show_burned_in``."""
     name = safe_name(row.key)
     thumb_path = out / "thumbs" / f"{name}.jpg"
     run_overlay = folder.overlay_path(row.key)
+    withhold = burned_in(record) and not show_burned_in
+    if withhold:
+        source = None
+        row.problems.append("pixels withheld: burned-in annotation (report --show-burned-in)")
     try:
-        image = cv2.imread(str(run_overlay), cv2.IMREAD_COLOR) if run_overlay.is_file() else None
+        image = (cv2.imread(str(run_overlay), cv2.IMREAD_COLOR)
+                 if run_overlay.is_file() and not withhold else None)
         if image is not None:
             row.full = url(os.path.relpath(run_overlay, out))
         else:
-            image = draw_record_overlay(record, row.flags, input_root)
+            image = draw_record_overlay(record, row.flags, source)
             write_png(out / "overlays" / f"{name}.png", image)
             row.full = url(f"overlays/{name}.png")
         write_jpeg(thumb_path, thumbnail(image))
@@ -201,19 +220,19 @@ def _make_gallery_images(
 
 
 def _gallery(rows: list[Row]) -> str:
-    ordered = sorted(rows, key=lambda r: (not r.flags, r.relative_path))
+    ordered = sorted(rows, key=lambda r: (not r.flags, r.name))
     cards = []
     for row in ordered:
         image = (
             f'<a class="thumb" href="{row.full}"><img loading="lazy" src="{row.thumb}" '
-            f'alt="overlay of {esc(row.relative_path)}"></a>'
+            f'alt="overlay of {esc(row.name)}"></a>'
             if row.thumb
             else ""
         )
         extra = "".join(f'<div class="note">{esc(p)}</div>' for p in row.problems)
         cards.append(
             f'<figure class="card{" flagged" if row.flags else ""}" data-key="{esc(row.key)}">'
-            f"{image}<figcaption><div class=\"name\">{esc(row.relative_path)}</div>"
+            f"{image}<figcaption><div class=\"name\">{esc(row.name)}</div>"
             f"<div>{esc(' '.join(row.levels)) or 'no vertebrae'}</div>"
             f"{_badges(row.flags)}{extra}</figcaption></figure>"
         )
@@ -232,7 +251,7 @@ def _results_table(rows: list[Row]) -> str:
         for c in columns
     )
     body = []
-    for row in sorted(rows, key=lambda r: r.relative_path):
+    for row in sorted(rows, key=lambda r: r.name):
         cells = []
         for column in columns:
             content, sort = column.cell(row)
@@ -313,8 +332,10 @@ def _evaluation(results: Mapping[str, Any], source: str) -> str:
 
 
 def _path_reason_table(entries: list[dict], table_id: str) -> str:
+    """Failed or skipped files, by path when the run kept paths, else by image key."""
     rows = "".join(
-        f'<tr><td class="path">{esc(e["path"])}</td><td>{esc(e["reason"])}</td></tr>'
+        f'<tr><td class="path">{esc(e.get("path") or e.get("key", ""))}</td>'
+        f'<td>{esc(e.get("reason", ""))}</td></tr>'
         for e in entries
     )
     return (
@@ -375,24 +396,29 @@ def build_report(
     *,
     input_root: str | os.PathLike | None = None,
     title: str = "lumbarseg report",
+    show_burned_in: bool = False,
+    progress: bool = False,
 ) -> Path:
     """Write the report of an inference run; returns the path of ``index.html``.
 
     Records are read one at a time and only their table fields are kept, so a large run does
-    not hold every mask in memory.
+    not hold every mask in memory. Source images (for overlays the run lacks) are found
+    through ``OutputFolder.source_path``; names in the report are what the records carry.
     """
     run_dir = Path(run_dir)
     folder = OutputFolder(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir / "report"
-    root = Path(input_root) if input_root is not None else folder.input_root()
+    linkage = folder.linkage()
     rows: list[Row] = []
     broken: list[dict] = []
-    for sidecar, record, problem in folder.records():
+    records = terminal_bar(folder.records(), "report", progress, folder.record_count())
+    for sidecar, record, problem in records:
         if record is None:
-            broken.append({"path": str(sidecar), "reason": problem})
+            broken.append({"path": f"{folder.per_image.name}/{sidecar.name}", "reason": problem})
             continue
         row = _row_from_record(record, sidecar)
-        _make_gallery_images(row, record, folder, out, root)
+        source = folder.source_path(record, input_root, linkage)
+        _make_gallery_images(row, record, folder, out, source, show_burned_in)
         rows.append(row)
     run = folder.read_run()
     if broken:

@@ -2,7 +2,8 @@
 
 The overlay is the inference run's ``overlays/<key>.png`` when it exists; otherwise it is drawn
 here with the one overlay function (``lumbarseg.inference.overlay.draw_overlay``) on the source
-radiograph, or on a dark canvas when the source is not reachable from this machine.
+radiograph, or on a blank canvas when the source is not reachable from this machine or its
+pixels carry burned-in text (DICOM BurnedInAnnotation YES) and the user did not ask for them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import numpy as np
 from lumbarseg.io.atomic import write_bytes_atomic
 
 THUMB_MAX_SIDE = 480
-_BLANK_GRAY = 40
 
 
 def safe_name(key: str) -> str:
@@ -25,25 +25,28 @@ def safe_name(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", key)[:120] or "image"
 
 
-def _source_gray(record: dict, input_root: Path | None) -> np.ndarray:
+def _source_gray(record: dict, source: Path | None) -> np.ndarray:
+    from lumbarseg.inference.overlay import shareable_background
+
     height, width = int(record["height"]), int(record["width"])
-    if input_root is not None:
+    if source is not None:
         from lumbarseg.io.radiograph import load_network_input
 
         try:
-            gray = load_network_input(input_root / record["relative_path"])
+            gray = load_network_input(source)
         except Exception:  # any unreadable source: the masks alone still make a useful overlay
             gray = None
         if gray is not None and gray.shape[:2] == (height, width):
             return gray
-    return np.full((height, width), _BLANK_GRAY, np.uint8)
+    return shareable_background(np.zeros((height, width), np.uint8))
 
 
-def draw_record_overlay(record: dict, flags: list[str], input_root: Path | None) -> np.ndarray:
-    """BGR overlay of a record drawn on its source radiograph (or a dark canvas)."""
+def draw_record_overlay(record: dict, flags: list[str], source: Path | None) -> np.ndarray:
+    """BGR overlay of a record drawn on its source radiograph (or, when ``source`` is None or
+    unreadable, on a blank canvas)."""
     from lumbarseg.inference.overlay import draw_overlay
 
-    png = draw_overlay(_source_gray(record, input_root), record, flags)
+    png = draw_overlay(_source_gray(record, source), record, flags)
     return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
 
 

@@ -197,6 +197,7 @@ def test_dicom_images_and_coco_pointing_at_dicom(tmp_path, dcm, scene):
     assert any("structured report" in i.problem and i.severity == "warning" for i in result.issues)
     record = result.images[0]
     assert record["pixel_spacing_mm"] == [0.15, 0.15]
+    assert record["pixel_spacing_source"] == "PixelSpacing"  # which spacing the mm values use
     # paths and UIDs only in the private linkage by default
     assert "source_file" not in record and "sop_instance_uid" not in record
     (link,) = result.linkage

@@ -161,7 +161,14 @@ def test_default_export_has_no_patient_identifiers_keep_phi_has_them(tmp_path):
     seg = pydicom.dcmread(default)
     assert seg.PatientName.family_name == "pseudo42" and seg.PatientID == "pseudo42"
     assert seg.PatientIdentityRemoved == "YES"
+    # De-identified by the Basic Profile with the source UIDs retained, in coded form.
+    methods = [(c.CodeValue, c.CodingSchemeDesignator)
+               for c in seg.DeidentificationMethodCodeSequence]
+    assert methods == [("113100", "DCM"), ("113110", "DCM")]
+    referenced = seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0]
+    assert referenced.ReferencedSOPInstanceUID == pydicom.dcmread(root / "a.dcm").SOPInstanceUID
     kept_seg = pydicom.dcmread(kept)
+    assert "DeidentificationMethodCodeSequence" not in kept_seg
     assert kept_seg.PatientName == PATIENT_NAME and kept_seg.PatientID == PATIENT_ID
     assert kept_seg.PatientBirthDate == BIRTH_DATE
 
@@ -190,7 +197,16 @@ def test_bad_records_are_reported_and_the_rest_exported(tmp_path, capsys):
     assert code == 1
     written = sorted(p.name for p in (run / "seg").glob("*.dcm"))
     assert written == ["k_good.dcm"]
-    report = json.loads((run / "seg" / "export.json").read_text())
+    # export.json names images by key only unless --keep-paths
+    text = (run / "seg" / "export.json").read_text()
+    assert str(root) not in text and "gone.dcm" not in text
+    report = json.loads(text)
+    assert {f["key"] for f in report["failures"]} == {"k_missing", "k_wrong", "k_corrupt"}
+    assert [s["key"] for s in report["skipped"]] == ["k_png"]
+    capsys.readouterr()
+    cli_main(["export-seg", "--run", str(run), "--input-root", str(root), "--keep-paths",
+              "--out", str(tmp_path / "seg_paths")])
+    report = json.loads((tmp_path / "seg_paths" / "export.json").read_text())
     failed = {Path(f["path"]).name: f["reason"] for f in report["failures"]}
     assert set(failed) == {"gone.dcm", "other.dcm", "corrupt.dcm"}
     assert "97x64" in failed["other.dcm"] and "96x64" in failed["other.dcm"]
@@ -203,3 +219,25 @@ def test_build_segmentation_refuses_empty_record(tmp_path):
     source = write_cr(tmp_path / "a.dcm")
     with pytest.raises(ValueError, match="no vertebra masks"):
         build_segmentation(source, make_record("k", "a.dcm", {}))
+
+
+def test_default_run_exports_through_the_private_linkage(tmp_path):
+    """A default run's records carry no path and run.json no input folder: the sources are
+    found through RUN/private/linkage.csv; without it (and no --input-root) one clear error."""
+    from lumbarseg.errors import LumbarsegError
+    from lumbarseg.inference.writers import OutputFolder
+
+    root = tmp_path / "in"
+    write_cr(root / "sub" / "a.dcm")
+    record = make_record("k1", "sub/a.dcm", make_masks())
+    del record["relative_path"]
+    run = make_run(tmp_path, [record])
+    with pytest.raises(LumbarsegError, match="--input-root"):
+        export_run(run)
+    OutputFolder(run).write_linkage([{"image_key": "k1", "relative_path": "sub/a.dcm",
+                                      "source_path": str(root / "sub" / "a.dcm")}])
+    assert [p.name for p in export_run(run).written] == ["k1.dcm"]
+    # --input-root (the files moved) joins the linkage's relative path
+    moved = tmp_path / "moved"
+    root.rename(moved)
+    assert export_run(run, moved, tmp_path / "seg2").written[0].name == "k1.dcm"

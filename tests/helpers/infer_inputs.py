@@ -22,7 +22,7 @@ OPTS = ["INPUT.MIN_SIZE_TEST", "128", "INPUT.MAX_SIZE_TEST", "200",
 
 
 def _spine_dicom(rng, path: Path, height: int, width: int, photometric="MONOCHROME2",
-                 syntax=None, annotations=None) -> None:
+                 syntax=None, annotations=None, **elements) -> None:
     from pydicom.uid import RLELossless
 
     image, anns = draw_tiny_spine(rng, height, width)
@@ -31,7 +31,7 @@ def _spine_dicom(rng, path: Path, height: int, width: int, photometric="MONOCHRO
         stored = 4095 - stored
     ds = dicom_factory.make_dataset(
         stored, bits_stored=12, photometric=photometric, patient_id=PHI["PatientID"],
-        PixelSpacing=[0.5, 0.5],
+        PixelSpacing=[0.5, 0.5], **elements,
     )
     ds.PatientName = PHI["PatientName"]
     ds.PatientBirthDate = PHI["PatientBirthDate"]
@@ -43,7 +43,8 @@ def _spine_dicom(rng, path: Path, height: int, width: int, photometric="MONOCHRO
 
 
 def make_input_folder(root: Path, seed: int = 0) -> dict:
-    """Good DICOMs (plain, RLE, MONOCHROME1, two sizes), a PNG, a corrupt and a truncated
+    """Good DICOMs (plain, RLE, MONOCHROME1, two sizes; the wide one BurnedInAnnotation YES),
+    a PNG, a corrupt and a truncated
     file, a Basic Text SR without pixels, a text file and an empty folder.
 
     Returns {"root", "gt": [(path, h, w, annotations)], "good", "bad", "skipped"}.
@@ -61,7 +62,9 @@ def make_input_folder(root: Path, seed: int = 0) -> dict:
                  annotations=gt)
     _spine_dicom(rng, root / "study1" / "series1" / "IM0003.dcm", 160, 128,
                  photometric="MONOCHROME1", annotations=gt)
-    _spine_dicom(rng, root / "study2" / "wide.dcm", 150, 180, syntax="rle", annotations=gt)
+    # Marked as carrying burned-in text: flagged, and its overlay drawn without its pixels.
+    _spine_dicom(rng, root / "study2" / "wide.dcm", 150, 180, syntax="rle", annotations=gt,
+                 BurnedInAnnotation="YES")
     _spine_dicom(rng, root / "study2" / "mono1_rle.dcm", 160, 128,
                  photometric="MONOCHROME1", syntax="rle", annotations=gt)
     image, anns = draw_tiny_spine(rng, 160, 128)
@@ -94,10 +97,15 @@ def make_input_folder(root: Path, seed: int = 0) -> dict:
 
 
 def gt_coco(folder: dict, images_json: Path) -> dict:
-    """Ground truth COCO with the image ids lumbarseg assigned (matched by file name)."""
+    """Ground truth COCO with the image ids lumbarseg assigned (matched by relative path,
+    through the run's private linkage)."""
+    from lumbarseg.inference.writers import OutputFolder
     from lumbarseg.levels import COCO_CATEGORIES
 
-    ids = {im["file_name"]: im["id"] for im in json.loads(images_json.read_text())["images"]}
+    run = OutputFolder(images_json.parent)
+    linkage = run.linkage()
+    ids = {run.relative_path(im, linkage): im["id"]
+           for im in json.loads(images_json.read_text())["images"]}
     images, annotations = [], []
     for path, height, width, anns in folder["gt"]:
         rel = path.relative_to(folder["root"]).as_posix()

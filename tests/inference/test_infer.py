@@ -9,11 +9,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from lumbarseg.cli import main
 from lumbarseg.inference.discovery import discover, image_key, parse_shard, shard
+from lumbarseg.inference.overlay import BLANK_GRAY
+from lumbarseg.inference.writers import OutputFolder
 from lumbarseg.io.dicom import PHI_KEYWORDS
 from lumbarseg.levels import COCO_CATEGORIES
 from tests.helpers.infer_inputs import CPU_CONFIG, OPTS, PHI, gt_coco, make_input_folder
@@ -21,11 +24,22 @@ from tests.helpers.infer_inputs import CPU_CONFIG, OPTS, PHI, gt_coco, make_inpu
 FINAL_FILES = ("predictions.json", "images.json", "summary.csv")
 
 
-def infer(weights: str, inputs, out: Path, *extra: str) -> int:
+def infer(weights: str, inputs, out: Path, *extra: str, same_keys: bool = False) -> int:
+    """Run `lumbarseg infer`; ``same_keys``: with the image-key secret shared by every output
+    folder next to ``out`` (to compare outputs byte for byte)."""
     inputs = [str(p) for p in (inputs if isinstance(inputs, list) else [inputs])]
+    if same_keys:
+        secret = out.parent / "image_secret.txt"
+        if not secret.exists():
+            secret.write_text("a shared test secret of the image keys\n")
+        extra = (*extra, "--image-secret-file", str(secret))
     argv = ["infer", "--config", str(CPU_CONFIG), "--weights", weights, "--input", *inputs,
             "--out", str(out), "--quiet", "--device", "cpu", *extra, *OPTS]
     return main(argv)
+
+
+def secret_of(out: Path) -> str:
+    return (out / "private" / "image_secret.txt").read_text().strip()
 
 
 def output_bytes(out: Path) -> dict[str, bytes]:
@@ -42,6 +56,11 @@ def test_discovery_ids_keys_and_shards(input_folder):
     assert [it.image_id for it in items] == list(range(1, len(items) + 1))
     assert [s.path for s in skipped] == ["study2/notes.txt"]
     assert all(it.image_key == image_key(it.relative_path) for it in items)
+    # Keyed by a secret (as infer does): other keys, none of them the plain hash.
+    keyed = discover([input_folder["root"]], "a secret of sixteen+")[0]
+    assert [it.image_key for it in keyed] == [
+        image_key(it.relative_path, "a secret of sixteen+") for it in items]
+    assert not {it.image_key for it in keyed} & {it.image_key for it in items}
     # Keys depend on the relative path only: the same tree elsewhere gets the same keys.
     moved = input_folder["root"].parent / "moved"
     shutil.copytree(input_folder["root"], moved)
@@ -62,30 +81,73 @@ def test_infer_reports_failures_exports_coco_and_keeps_no_phi(input_folder, tiny
                    "--batch-size", "2")
     assert status == 1  # two files failed
     run = json.loads((out / "run.json").read_text())
-    assert [f["path"] for f in run["failures"]] == input_folder["bad"]
-    reasons = {f["path"]: f["reason"] for f in run["failures"]}
+    # The outputs name images by key; the private linkage maps keys to files.
+    linkage = OutputFolder(out).linkage()
+    paths = {key: row["relative_path"] for key, row in linkage.items()}
+    assert sorted(paths.values()) == sorted(
+        input_folder["good"] + input_folder["bad"] + input_folder["skipped"])
+    root = input_folder["root"].resolve()
+    assert all(Path(row["source_path"]) == root / row["relative_path"]
+               for row in linkage.values())
+    assert all(set(entry) == {"key", "reason"} for entry in run["failures"] + run["skipped"])
+    assert [paths[f["key"]] for f in run["failures"]] == input_folder["bad"]
+    reasons = {paths[f["key"]]: f["reason"] for f in run["failures"]}
     assert "truncated" in reasons["study2/truncated.dcm"]
-    assert [s["path"] for s in run["skipped"]] == input_folder["skipped"]
-    assert "not an image" in {s["path"]: s["reason"] for s in run["skipped"]}[
+    assert [paths[s["key"]] for s in run["skipped"]] == input_folder["skipped"]
+    assert "not an image" in {paths[s["key"]]: s["reason"] for s in run["skipped"]}[
         "study2/report_sr.dcm"]
     assert run["counts"]["ok"] == len(input_folder["good"])
-    assert Path(run["input_root"]) == input_folder["root"].resolve()
+    assert "input_root" not in run and run["keep_paths"] is False
 
     images = json.loads((out / "images.json").read_text())
-    assert sorted(im["file_name"] for im in images["images"]) == input_folder["good"]
+    assert sorted(paths[im["image_key"]] for im in images["images"]) == input_folder["good"]
+    assert all(im["file_name"] == im["image_key"] for im in images["images"])
     assert images["categories"] == COCO_CATEGORIES
     records = {p.stem: json.loads(p.read_text()) for p in (out / "per_image").glob("*.json")}
     assert set(records) == {im["image_key"] for im in images["images"]}
     for im in images["images"]:
         record = records[im["image_key"]]
-        assert (record["image_id"], record["relative_path"]) == (im["id"], im["file_name"])
+        assert record["image_id"] == im["id"] and "relative_path" not in record
         assert (record["height"], record["width"]) == (im["height"], im["width"])
         overlay = cv2.imread(str(out / "overlays" / f"{im['image_key']}.png"))
         assert overlay.shape == (im["height"], im["width"], 3)
-    dicom_record = next(r for r in records.values() if r["relative_path"].endswith("IM0001"))
+    dicom_record = next(r for k, r in records.items() if paths[k].endswith("IM0001"))
     assert dicom_record["pixel_spacing_mm"] == [0.5, 0.5]
+    assert dicom_record["pixel_spacing_source"] == "PixelSpacing"
+    # BurnedInAnnotation YES: flagged in the record, its overlay drawn without its pixels.
+    burned = {paths[k]: r for k, r in records.items() if r["source"].get("burned_in_annotation")}
+    assert list(burned) == ["study2/wide.dcm"]
+    for key, record in records.items():
+        gray = cv2.imread(str(out / "overlays" / f"{key}.png"), cv2.IMREAD_GRAYSCALE)
+        outside = np.ones(gray.shape, bool)  # the background: no mask blended over it
+        for vertebra in record["vertebrae"]:
+            outside &= ~mask_utils.decode(vertebra["segmentation"]).astype(bool)
+        assert outside.sum() > 100
+        blank = float(np.median(gray[outside])) == BLANK_GRAY
+        assert blank == (paths[key] == "study2/wide.dcm"), paths[key]
+    png_record = next(r for k, r in records.items() if paths[k].endswith(".png"))
+    assert png_record["pixel_spacing_mm"] is None and png_record["pixel_spacing_source"] is None
+
+    # No folder or file name of the input, nor the input folder, outside private/.
+    names = {part for rel in paths.values() for part in rel.split("/")} | {str(root)}
+    for path in out.rglob("*"):
+        if path.is_file() and "private" not in path.relative_to(out).parts:
+            data = path.read_bytes()
+            for name in names:
+                assert name.encode() not in data, f"{name} in {path}"
 
     rows = (out / "summary.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    assert "relative_path" not in header and "pixel_spacing_source" in header
+    table = {row.split(",")[0]: dict(zip(header, row.split(","), strict=False)) for row in rows}
+    key_of = {rel: key for key, rel in paths.items()}
+    wide = table[key_of["study2/wide.dcm"]]
+    assert wide["pixel_spacing_source"] == "PixelSpacing"
+    assert "burned_in_annotation" in wide["flags"].split()
+    assert table[key_of["study2/exported.png"]]["pixel_spacing_source"] == ""
+    # Keys are keyed by the run's own secret, not a plain hash of the path.
+    assert key_of["study2/wide.dcm"] == image_key("study2/wide.dcm", secret_of(out))
+    assert key_of["study2/wide.dcm"] != image_key("study2/wide.dcm")
     assert len(rows) == 1 + len(input_folder["good"]) + len(input_folder["bad"]) + 1  # + SR
     assert sum(",failed," in r for r in rows) == 2 and sum(",skipped," in r for r in rows) == 1
 
@@ -131,14 +193,15 @@ def test_infer_reports_failures_exports_coco_and_keeps_no_phi(input_folder, tiny
 def test_resume_after_interruption_gives_identical_files(tiny_weights, tmp_path):
     folder = make_input_folder(tmp_path / "in", seed=1)
     full, resumed = tmp_path / "full", tmp_path / "resumed"
-    assert infer(tiny_weights, folder["root"], full, "--workers", "0", "--batch-size", "2") == 1
+    assert infer(tiny_weights, folder["root"], full, "--workers", "0", "--batch-size", "2",
+                 same_keys=True) == 1
     # "Interrupted" after 3 images, then resumed to the end.
     infer(tiny_weights, folder["root"], resumed, "--workers", "0", "--batch-size", "2",
-          "--max-images", "3")
+          "--max-images", "3", same_keys=True)
     first = json.loads((resumed / "run.json").read_text())
     assert first["complete"] is False and first["counts"]["processed_this_run"] == 3
     assert infer(tiny_weights, folder["root"], resumed, "--workers", "0", "--batch-size", "2",
-                 "--resume") == 1
+                 "--resume", same_keys=True) == 1
     run = json.loads((resumed / "run.json").read_text())
     assert run["complete"] is True  # the interrupted block was redone whole
     assert output_bytes(resumed) == output_bytes(full)
@@ -146,7 +209,7 @@ def test_resume_after_interruption_gives_identical_files(tiny_weights, tmp_path)
     victim = next((resumed / "per_image").glob("*.json"))
     victim.unlink()
     infer(tiny_weights, folder["root"], resumed, "--workers", "0", "--batch-size", "2",
-          "--resume")
+          "--resume", same_keys=True)
     run = json.loads((resumed / "run.json").read_text())
     assert run["counts"]["done_before"] >= 1
     # Its block (4 batches of 2) is redone, and the 3 files that failed or were skipped retried.
@@ -157,32 +220,46 @@ def test_resume_after_interruption_gives_identical_files(tiny_weights, tmp_path)
 def test_shards_are_disjoint_and_merge_to_the_single_run(tiny_weights, tmp_path):
     folder = make_input_folder(tmp_path / "in", seed=2)
     single, sharded = tmp_path / "single", tmp_path / "sharded"
-    infer(tiny_weights, folder["root"], single, "--workers", "0", "--batch-size", "1")
+    infer(tiny_weights, folder["root"], single, "--workers", "0", "--batch-size", "1",
+          same_keys=True)
     for index in range(2):
         infer(tiny_weights, folder["root"], sharded, "--workers", "0", "--batch-size", "1",
-              "--shard", f"{index}/2")
+              "--shard", f"{index}/2", same_keys=True)
         if index == 0:  # the first shard alone does not merge
             assert not (sharded / "predictions.json").exists()
     statuses = [json.loads(p.read_text()) for p in sorted((sharded / "shards").glob("*.json"))]
     assert [s["items_in_shard"] for s in statuses] == [5, 4]
     assert output_bytes(sharded) == output_bytes(single)
     run = json.loads((sharded / "run.json").read_text())
-    assert [f["path"] for f in run["failures"]] == folder["bad"]
+    assert [f["key"] for f in run["failures"]] == [
+        image_key(p, (tmp_path / "image_secret.txt").read_text().strip()) for p in folder["bad"]]
+    assert OutputFolder(sharded).linkage() == OutputFolder(single).linkage()
 
 
 def test_keep_phi_adds_identifiers_only_when_asked(input_folder, tiny_weights, tmp_path):
     out = tmp_path / "out"
     # Labelling in a separate process (the CUDA default) also carries the identifiers through.
     infer(tiny_weights, input_folder["root"], out, "--workers", "0", "--keep-phi",
-          "--label-workers", "1")
+          "--label-workers", "1", "--keep-paths")
     header, *rows = (out / "summary.csv").read_text().splitlines()
     assert header.split(",")[-len(PHI_KEYWORDS):] == list(PHI_KEYWORDS)
+    # --keep-paths: relative paths in every output, the input folder in run.json.
+    assert header.split(",")[2] == "relative_path"
+    run = json.loads((out / "run.json").read_text())
+    assert Path(run["input_root"]) == input_folder["root"].resolve()
+    assert [(f["path"], set(f)) for f in run["failures"]] == [
+        (p, {"key", "path", "reason"}) for p in input_folder["bad"]]
+    assert all(f["key"] == image_key(f["path"], secret_of(out))
+               for f in run["failures"] + run["skipped"])
+    images = json.loads((out / "images.json").read_text())["images"]
+    assert sorted(im["file_name"] for im in images) == input_folder["good"]
     assert sum(PHI["PatientID"] in row for row in rows) == 5  # the five good DICOMs
     records = [json.loads(p.read_text()) for p in (out / "per_image").glob("*.json")]
     dicoms = [r for r in records if r["source"]["format"] == "dicom"]
     rasters = [r for r in records if r["source"]["format"] == "raster"]
     assert len(dicoms) == 5 and len(rasters) == 1
     for record in dicoms:
+        assert record["relative_path"] in input_folder["good"]
         assert sorted(record["phi"]) == sorted(PHI_KEYWORDS)
         assert record["phi"]["PatientID"] == PHI["PatientID"]
         assert record["phi"]["PatientName"] == PHI["PatientName"]
@@ -193,10 +270,8 @@ def test_single_file_input_is_relative_to_its_folder(input_folder, tiny_weights,
     one = input_folder["root"] / "study2" / "wide.dcm"
     out = tmp_path / "out"
     assert infer(tiny_weights, one, out, "--workers", "0") == 0
-    run = json.loads((out / "run.json").read_text())
-    assert Path(run["input_root"]) == one.parent.resolve()
     images = json.loads((out / "images.json").read_text())["images"]
-    assert [im["file_name"] for im in images] == ["wide.dcm"]
+    assert [OutputFolder(out).relative_path(im) for im in images] == ["wide.dcm"]
 
 
 def test_bad_weights_is_a_one_line_error(input_folder, tmp_path, capsys):
@@ -239,9 +314,10 @@ def test_two_process_launch_merges_like_a_single_run(tiny_weights, tmp_path):
     """Detectron2's launch with 2 CPU processes (gloo): rank shards merged by rank 0."""
     folder = make_input_folder(tmp_path / "in", seed=3)
     single, launched = tmp_path / "single", tmp_path / "launched"
-    infer(tiny_weights, folder["root"], single, "--workers", "0", "--batch-size", "1")
+    infer(tiny_weights, folder["root"], single, "--workers", "0", "--batch-size", "1",
+          same_keys=True)
     status = infer(tiny_weights, folder["root"], launched, "--workers", "0", "--batch-size", "1",
-                   "--num-gpus", "2")
+                   "--num-gpus", "2", same_keys=True)
     assert status == 1  # failures are reported through rank 0's merged run.json
     statuses = sorted((launched / "shards").glob("*.json"))
     assert [p.name for p in statuses] == ["shard-0000-of-0002.json", "shard-0001-of-0002.json"]

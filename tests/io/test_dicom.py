@@ -28,7 +28,7 @@ def test_plain_dicom_pixels_spacing_and_no_phi(tmp_path, dcm):
     assert image.pixels.dtype == np.float32 and image.pixels.shape == stored.shape
     np.testing.assert_array_equal(image.pixels, stored.astype(np.float32))
     assert image.pixel_spacing_mm == (0.2, 0.15)
-    assert image.meta["pixel_spacing_source"] == "ImagerPixelSpacing"
+    assert image.meta["pixel_spacing_source"] == "detector plane (ImagerPixelSpacing)"
     assert image.display_range is None and "percentile" in image.meta["voi"]
     text = json.dumps(image.meta)
     for phi in ("Doe", "Jane", "PAT-001", "19600101"):
@@ -39,15 +39,27 @@ def test_plain_dicom_pixels_spacing_and_no_phi(tmp_path, dcm):
     assert is_dicom_path(path) and read_radiograph(path).meta["SOPInstanceUID"]
 
 
-def test_pixel_spacing_preferred_and_magnification_corrected(tmp_path, dcm):
-    stored = dcm.ramp()
-    both = dcm.make_dataset(stored, PixelSpacing=[0.1, 0.1], ImagerPixelSpacing=[0.2, 0.2])
-    assert read_dicom(dcm.write(tmp_path / "a.dcm", both)).pixel_spacing_mm == (0.1, 0.1)
-    magnified = dcm.make_dataset(
-        stored, ImagerPixelSpacing=[0.2, 0.2], EstimatedRadiographicMagnificationFactor=1.25
-    )
-    spacing = read_dicom(dcm.write(tmp_path / "b.dcm", magnified)).pixel_spacing_mm
-    assert spacing == pytest.approx((0.16, 0.16))
+@pytest.mark.parametrize("elements, spacing, source", [
+    ({"PixelSpacing": [0.1, 0.1], "ImagerPixelSpacing": [0.2, 0.2]}, (0.1, 0.1), "PixelSpacing"),
+    ({"ImagerPixelSpacing": [0.2, 0.2], "EstimatedRadiographicMagnificationFactor": 1.25},
+     (0.16, 0.16), "ImagerPixelSpacing / magnification 1.25"),
+    ({"ImagerPixelSpacing": [0.2, 0.3]}, (0.2, 0.3), "detector plane (ImagerPixelSpacing)"),
+    # PixelSpacing copied from the detector (equal, no calibration type): still the detector's.
+    ({"PixelSpacing": [0.2, 0.2], "ImagerPixelSpacing": [0.2, 0.2],
+      "EstimatedRadiographicMagnificationFactor": 1.1},
+     (0.2 / 1.1, 0.2 / 1.1), "ImagerPixelSpacing / magnification 1.1"),
+    # A calibrated PixelSpacing is at the patient: used as is, whatever else is there.
+    ({"PixelSpacing": [0.2, 0.2], "ImagerPixelSpacing": [0.2, 0.2],
+      "PixelSpacingCalibrationType": "GEOMETRY", "EstimatedRadiographicMagnificationFactor": 1.1},
+     (0.2, 0.2), "PixelSpacing (GEOMETRY)"),
+    ({"PixelSpacing": [0.18, 0.18], "PixelSpacingCalibrationType": "FIDUCIAL"},
+     (0.18, 0.18), "PixelSpacing (FIDUCIAL)"),
+    ({}, None, None),
+])
+def test_pixel_spacing_and_its_source(tmp_path, dcm, elements, spacing, source):
+    image = read_dicom(dcm.write(tmp_path / "a.dcm", dcm.make_dataset(dcm.ramp(), **elements)))
+    assert image.pixel_spacing_mm == (pytest.approx(spacing) if spacing else None)
+    assert image.meta["pixel_spacing_source"] == source
 
 
 def test_rescale_signed_and_bits_stored(tmp_path, dcm):
@@ -94,6 +106,34 @@ def test_voi_lut_sequence_takes_precedence(tmp_path, dcm):
     image = read_dicom(dcm.write(tmp_path / "a.dcm", ds))
     assert image.meta["voi"].startswith("VOI LUT") and image.display_range == (0.0, 255.0)
     np.testing.assert_array_equal(image.pixels, 255 - stored)
+
+
+@pytest.mark.parametrize("slope, intercept", [(1, 0), (1, -20), (0.5, 3)])
+def test_voi_lut_gets_integers_no_float_warning_same_pixels(tmp_path, dcm, slope, intercept):
+    """The VOI LUT is indexed by the Modality LUT output as integers: no pydicom warning about
+    a float input, and the same pixels pydicom gives for its own (warned) float path."""
+    import warnings
+
+    from pydicom.pixels import apply_modality_lut, apply_voi
+
+    stored = dcm.ramp(bits=8)
+    lut = Dataset()
+    lut.LUTDescriptor = [200, 0, 8]
+    lut.add_new(0x00283006, "US", [(7 * i) % 256 for i in range(200)])  # LUTData
+    ds = dcm.make_dataset(stored, bits_stored=8, RescaleSlope=slope,
+                          RescaleIntercept=intercept)
+    ds.VOILUTSequence = [lut]
+    path = dcm.write(tmp_path / "a.dcm", ds)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        image = read_dicom(path)
+    assert not [w for w in caught if "VOI LUT" in str(w.message)]
+    assert image.meta["voi"] == "VOI LUT (first)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = apply_voi(apply_modality_lut(stored, ds).astype(np.float64), ds)
+    np.testing.assert_array_equal(image.pixels, reference.astype(np.float32))
+    assert len(np.unique(image.pixels)) > 20  # the LUT really mapped a range of values
 
 
 def test_network_input_identity_for_8bit_png(tmp_path):

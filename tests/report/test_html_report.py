@@ -177,3 +177,46 @@ def test_report_in_headless_chromium(run_dir, tmp_path):
     image = cv2.imread(str(shot))
     assert image is not None and image.shape[:2] == (900, 1200)
     assert image.std() > 20  # rendered content, not a blank page
+
+
+def test_default_run_names_keys_withholds_burned_in_pixels_and_says_the_spacing(tmp_path):
+    """A default run (no paths in its records): the report names images by key, finds the
+    sources through the private linkage, draws burned-in images on a blank canvas unless
+    asked, flags them, and says which pixel spacing the mm values use."""
+    from lumbarseg.inference.writers import OutputFolder
+
+    rng = np.random.default_rng(2)
+    run, root = tmp_path / "run", tmp_path / "Doe_John_12345"  # folders name patients
+    (run / "per_image").mkdir(parents=True)
+    root.mkdir()
+    records = []
+    for key, burned in (("k_plain", False), ("k_burned", True)):
+        record = _record(key, f"{key}.png", ["L4", "L5", "S1"], {}, 40.0, 1.0, rng)
+        del record["relative_path"]
+        record["pixel_spacing_source"] = "ImagerPixelSpacing / magnification 1.1"
+        record["source"] = {"format": "dicom", "burned_in_annotation": True} if burned else {}
+        records.append(record)
+        (run / "per_image" / f"{key}.json").write_text(json.dumps(record))
+        cv2.imwrite(str(root / f"{key}.png"), np.full((H, W), 220, np.uint8))
+    OutputFolder(run).write_linkage(
+        {"image_key": r["image_key"], "relative_path": f"{r['image_key']}.png",
+         "source_path": str(root / f"{r['image_key']}.png")} for r in records)
+    (run / "run.json").write_text(json.dumps({"failures": [{"key": "k_gone", "reason": "x"}]}))
+
+    index = build_report(run)
+    text = index.read_text(encoding="utf-8")
+    assert "Doe_John" not in text and str(root) not in text
+    assert "k_gone" in text  # failures by key
+    reader = _DomReader()
+    reader.feed(text)
+    assert reader.cards[0] == ("k_burned", True)  # flagged (burned-in), so shown first
+    assert "burned_in_annotation" in text and "pixels withheld" in text
+    assert "mm from" in text and "ImagerPixelSpacing / magnification 1.1" in text
+
+    def corner(folder: Path, key: str) -> float:
+        image = cv2.imread(str(folder / "overlays" / f"{key}.png"), cv2.IMREAD_GRAYSCALE)
+        return float(image[-5:, :5].mean())
+
+    assert corner(index.parent, "k_plain") > 150 > 60 > corner(index.parent, "k_burned")
+    shown = build_report(run, tmp_path / "shown", show_burned_in=True)
+    assert corner(shown.parent, "k_burned") > 150

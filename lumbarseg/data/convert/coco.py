@@ -23,6 +23,7 @@ from lumbarseg.data.convert.records import (
     load_json,
 )
 from lumbarseg.errors import InputFileError
+from lumbarseg.io.paths import check_inside, stays_inside
 
 
 def _polygons(segmentation: object, height: int, width: int) -> list[list[float]]:
@@ -68,6 +69,9 @@ def _read_file(path: Path, options: ConvertOptions) -> Iterator[ReadResult]:
     for image in data["images"]:
         file_name = str(image.get("file_name", ""))
         where = f"{path}[{file_name or image.get('id')}]"
+        if file_name and not stays_inside(file_name):
+            yield _outside(file_name, dirs, path)
+            continue
         image_path, searched = find_image(file_name, dirs) if file_name else (None, [])
         raw = RawImage(
             where=where,
@@ -84,6 +88,14 @@ def _read_file(path: Path, options: ConvertOptions) -> Iterator[ReadResult]:
             yield exc
             continue
         yield raw
+
+
+def _outside(file_name: str, dirs: list[Path], path: Path) -> InputFileError:
+    try:
+        check_inside(file_name, " or ".join(map(str, dirs)), path)
+    except InputFileError as exc:
+        return exc
+    raise AssertionError("only called for a name that leaves its folder")
 
 
 def _patient_hint(image: dict) -> str | None:

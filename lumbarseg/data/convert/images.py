@@ -17,6 +17,7 @@ class LoadedImage:
     pixels: np.ndarray  # uint8 H x W: what the model will see
     source: str | None
     pixel_spacing_mm: tuple[float, float] | None = None
+    pixel_spacing_source: str | None = None  # which spacing (``lumbarseg.io.dicom._spacing``)
     patient_key: str | None = None
     sop_instance_uid: str | None = None
 
@@ -29,6 +30,7 @@ def load_image(path: Path, patient_secret: str | None = None) -> LoadedImage:
         pixels=to_network_input(radiograph),
         source=str(Path(path).resolve()),
         pixel_spacing_mm=radiograph.pixel_spacing_mm,
+        pixel_spacing_source=radiograph.meta.get("pixel_spacing_source"),
         patient_key=radiograph.meta.get("patient_key"),
         sop_instance_uid=radiograph.meta.get("SOPInstanceUID"),
     )

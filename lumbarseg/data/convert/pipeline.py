@@ -186,6 +186,7 @@ def _image_record(
         record["source_annotation"] = raw.where
     if loaded is not None and loaded.pixel_spacing_mm:
         record["pixel_spacing_mm"] = list(loaded.pixel_spacing_mm)
+        record["pixel_spacing_source"] = loaded.pixel_spacing_source
     if options.keep_uids and uid:
         record["sop_instance_uid"] = uid
     result.linkage.append(
