@@ -18,10 +18,13 @@ def _levels(record: dict) -> list[tuple]:
 
 def test_bundle_runs_alone_and_runtimes_agree(bundle, phantom_dicoms, tmp_path):
     runs = {}
+    secret = tmp_path / "image_secret.txt"  # one secret: both runs key the images alike
+    secret.write_text("deploy-test-secret\n")
     for runtime in ("pytorch", "onnxruntime"):
         out = tmp_path / runtime
         status = main(["infer", "--model", str(bundle), "--input", str(phantom_dicoms),
-                       "--out", str(out), "--runtime", runtime, "--device", "cpu", "--quiet"])
+                       "--out", str(out), "--runtime", runtime, "--device", "cpu", "--quiet",
+                       "--image-secret-file", str(secret)])
         assert status == 0
         run = json.loads((out / "run.json").read_text())
         assert run["runtime"] == runtime and run["counts"]["ok"] == 8
