@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 
-import buu_cases as bc
 import pytest
 
 from lumbarseg.postprocess import label_vertebrae
+from tests.helpers import buu_cases as bc
 
 # Images-right floors per scenario and mode where 1.0 is not reachable from the evidence:
 # without class scores, a sixth lumbar-type body cannot be told from a T12 (flagged instead),
