@@ -1,7 +1,7 @@
 """Labelling suite on every real BUU-LSPINE case (sample + dev): scenario x mode table.
 
 Run: ``.venv/bin/python benchmarks/bench_labeller_accuracy.py [--split all|dev|sample]
-[--masks]``. Each of the 25 scenarios (``tests/postprocess/buu_cases.SCENARIOS``) is run on
+[--masks]``. Each of the 25 scenarios (``tests/helpers/buu_cases.SCENARIOS``) is run on
 every case once with level class scores (noisy but mostly right) and once class-agnostic (a
 single "vertebra" category: anatomy only). Columns: level accuracy over true bodies, images
 with every level right and no junk labelled, silent errors (wrong images without
@@ -19,10 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "postprocess"))
-import buu_cases as bc  # noqa: E402
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: tests.helpers
 from lumbarseg.postprocess import label_vertebrae  # noqa: E402
+from tests.helpers import buu_cases as bc  # noqa: E402
 
 MODES = {"scores": True, "agnostic": False}
 

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "postprocess"))
-import buu_cases as bc  # noqa: E402
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: tests.helpers
 from lumbarseg.postprocess import label_vertebrae  # noqa: E402
+from tests.helpers import buu_cases as bc  # noqa: E402
 
 
 def main() -> None:

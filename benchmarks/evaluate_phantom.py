@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "postprocess"))
-from phantom_cases import evaluate  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: tests.helpers
+from tests.helpers.phantom_cases import evaluate  # noqa: E402
 
 
 def main() -> None:

@@ -160,6 +160,19 @@ def _lse(x: np.ndarray, axis=None) -> np.ndarray:
     return np.squeeze(out, axis=axis) if axis is not None else float(out.reshape(()))
 
 
+def _local_units(bodies: list[BodyEvidence], unit: float, power: float) -> np.ndarray:
+    """Expected spacing of each pair of bodies (before counting the levels stepped).
+
+    Centroid spacing is a body height plus a disc, and bodies grow caudally (T12 is smaller
+    than L1, L5 the largest lumbar body), so a pair of small bodies is expected closer than
+    the column's median spacing and a pair of large ones further apart. Scaling the unit by the
+    pair's mean height (relative to the median, to ``power``) keeps a gap at the small top of
+    the column (T12 above a missed L1) from passing for adjacent bodies."""
+    size = np.array([b.height / b.span for b in bodies])
+    rel = size / max(float(np.median(size)), 1e-6)
+    return unit * np.clip((rel[:, None] + rel[None, :]) / 2, 0.5, 2.0) ** power
+
+
 def _run(bodies: list[BodyEvidence], unit: float, config: LabellerConfig,
          cut_start: bool = False, cut_end: bool = False, reversed_: bool = False):
     """Forward-backward and Viterbi for bodies ordered cranial -> caudal."""
@@ -171,10 +184,12 @@ def _run(bodies: list[BodyEvidence], unit: float, config: LabellerConfig,
                      for p, b in zip(is_body, bodies, strict=False)])
     skip_prefix = np.concatenate([[0.0], np.cumsum(np.log(1 - is_body))])
     trans = {}
+    local = _local_units(bodies, unit, config.local_spacing)
     for j in range(n):
         for i in range(j + 1, n):
             dist = float(np.linalg.norm(bodies[i].centroid - bodies[j].centroid))
-            trans[j, i] = _transition_matrix(dist, unit, bodies[j].span, bodies[i].span, config)
+            trans[j, i] = _transition_matrix(dist, local[j, i], bodies[j].span, bodies[i].span,
+                                             config)
     alpha = np.zeros((n, len(EXT_LEVELS)))  # forward log-sums over paths ending at (i, level)
     best_path = np.zeros_like(alpha)  # Viterbi: best path score ending at (i, level)
     back: list[list[tuple[int, int] | None]] = []

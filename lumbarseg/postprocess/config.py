@@ -23,6 +23,7 @@ class LabellerConfig:
     class_score_weight: float = 1.0  # weight of detector class scores vs anatomy
     shape_weight: float = 1.0  # weight of the S1-shape evidence
     spacing_sigma: float = 0.2  # log-ratio std of centroid spacing vs expected
+    local_spacing: float = 1.0  # power of the pair's relative height in its expected spacing
     s1_step_ratio: float = 0.88  # S1's centre sits closer to L5 than lumbar centres to each other
     gap_penalty: float = 2.5  # log-cost per level missing between two kept bodies
     transitional_prior: float = 0.08  # prior of a sixth lumbar body (L6, lumbarised S1)

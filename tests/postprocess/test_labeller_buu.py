@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 
-import buu_cases as bc
+import numpy as np
 import pytest
 
 from lumbarseg.postprocess import label_vertebrae
+from tests.helpers import buu_cases as bc
 
 # Images-right floors per scenario and mode where 1.0 is not reachable from the evidence:
 # without class scores, a sixth lumbar-type body cannot be told from a T12 (flagged instead),
@@ -164,3 +165,23 @@ def test_result_is_json_serialisable_and_in_mm_with_spacing(buu_files):
     assert heights["anterior_mm"] == pytest.approx(0.2 * heights["anterior_px"], rel=1e-3)
     assert [v["level"] for v in doc["vertebrae"]] == ["L1", "L2", "L3", "L4", "L5", "S1"]
     assert doc["flags"]["low_confidence_reasons"] == []
+
+
+def test_a_small_t12_above_a_missed_l1_is_a_gap_not_adjacent(buu_files):
+    # Spacing is expected per pair from the pair's own height: a small T12 two levels above L2
+    # lies closer than two median spacings and must still read as a gap (was 50 of 60 right
+    # with class scores when the unit was the column's median alone).
+    for with_scores, floor in ((True, 0.9), (False, 0.95)):
+        _, images, outcomes, _ = _run(buu_files, "combo: T12, missing L1, rotate", with_scores)
+        assert images >= floor, (with_scores, images)
+        assert not any(o["silent"] for o in outcomes)
+
+
+def test_expected_spacing_follows_the_pair_height():
+    from lumbarseg.postprocess.assignment import BodyEvidence, _local_units
+
+    bodies = [BodyEvidence(np.array([0.0, 130.0 * k]), h, 0.9, None, 0.0)
+              for k, h in enumerate((80.0, 100.0, 100.0, 120.0))]
+    local = _local_units(bodies, 130.0, 1.0)
+    assert local[0, 1] < 130.0 < local[2, 3]  # small pair closer, large pair further apart
+    assert np.allclose(_local_units(bodies, 130.0, 0.0), 130.0)  # power 0: the median unit

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-import buu_cases as bc
 import numpy as np
 import pytest
 
 from lumbarseg.postprocess import Candidate, candidates_from_instances, label_vertebrae
+from tests.helpers import buu_cases as bc
 
 
 def test_body_shaped_metal_is_rejected_when_the_image_is_given(buu_files):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("lumbarseg.phantom.render")
-from phantom_cases import evaluate  # noqa: E402  (tests/postprocess is on sys.path)
+from tests.helpers.phantom_cases import evaluate  # noqa: E402  (after the importorskip)
 
 
 def test_phantom_levels_and_measurements_with_class_scores():

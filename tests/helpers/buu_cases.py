@@ -19,8 +19,9 @@ import shapely
 
 from lumbarseg.levels import LEVELS
 from lumbarseg.postprocess import Candidate
+from tests.helpers.shared_data import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+SHARED = SHARED_DATA
 BUU_DIR = SHARED / "buu-lspine-sample"
 BUU_DEV_DIR = SHARED / "buu-lspine-dev"
 
