@@ -59,6 +59,7 @@ def render_phantom(seed_or_rng: int | np.random.Generator | np.random.SeedSequen
     implants = add_implants(params, anatomy)
     view = choose_view(params, anatomy)
     instances, truth = annotate(params, anatomy, view, implants)
+    truth["style"] = params.imaging.get("style", "cr")
     if params.imaging.get("style") == "flat":
         pixels = render_flat(params, anatomy, view, rng)
         burn_markers(pixels, params, rng)
