@@ -42,6 +42,9 @@ def add_lumbarseg_config(cfg: CN) -> None:
     cfg.LUMBARSEG.AUG.INVERT_PROB = 0.1
     # Screws, rods and cages pasted over bodies; the masks stay as they are.
     cfg.LUMBARSEG.AUG.IMPLANT_PROB = 0.25
+    # Decoded training images kept in memory per loader worker (MiB; 0 = off): a DICOM read
+    # costs more CPU than all augmentations together, and every image is seen several times.
+    cfg.LUMBARSEG.AUG.IMAGE_CACHE_MB = 512
     # Horizontal flips are safe: labels are levels, not sides.
     cfg.LUMBARSEG.AUG.HFLIP_PROB = 0.5
     cfg.LUMBARSEG.AUG.ENABLED = True

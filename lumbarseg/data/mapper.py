@@ -92,24 +92,38 @@ def semantic_label_map(annotations: list[dict], height: int, width: int) -> np.n
 class RadiographDatasetMapper(DatasetMapper):
     @configurable
     def __init__(self, is_train: bool = True, *, semantic: bool = False,
-                 record_augmentations: list | None = None, **kwargs):
+                 record_augmentations: list | None = None, cache_mb: float = 0.0, **kwargs):
         super().__init__(is_train, **kwargs)
         self.semantic = semantic
         self.record_augmentations = list(record_augmentations or [])
+        self.cache_bytes = int(cache_mb * 2**20)
+        self._cache: dict[str, np.ndarray] = {}
+        self._cached = 0
 
     @classmethod
     def from_config(cls, cfg: CfgNode, is_train: bool = True) -> dict:
         ret = super().from_config(cfg, is_train)
         ret["augmentations"] = build_radiograph_augmentation(cfg, is_train)
         ret["record_augmentations"] = build_record_augmentation(cfg, is_train)
+        ret["cache_mb"] = float(cfg.LUMBARSEG.AUG.IMAGE_CACHE_MB) if is_train else 0.0
         ret["semantic"] = cfg.MODEL.META_ARCHITECTURE == "SemanticSegmentor"
         if ret["semantic"]:
             ret["use_instance_mask"] = False
             ret["recompute_boxes"] = False
         return ret
 
+    def _network_input(self, path: str) -> np.ndarray:
+        """Decoded uint8 image, from the in-memory cache when it holds it (a copy)."""
+        gray = self._cache.get(path)
+        if gray is None:
+            gray = load_network_input(path)
+            if self._cached + gray.nbytes <= self.cache_bytes:
+                self._cache[path] = gray
+                self._cached += gray.nbytes
+        return gray.copy()
+
     def read_image(self, dataset_dict: dict) -> np.ndarray:
-        gray = load_network_input(dataset_dict["file_name"])
+        gray = self._network_input(dataset_dict["file_name"])
         if self.image_format == "L":
             return gray[:, :, None]
         return np.repeat(gray[:, :, None], 3, axis=2)

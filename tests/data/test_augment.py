@@ -161,3 +161,19 @@ def test_implant_paste_in_the_mapper_keeps_the_instances(tmp_path):
     for a, b in zip(out["instances"].gt_masks.polygons, plain["instances"].gt_masks.polygons,
                     strict=True):
         assert all(np.allclose(p, q) for p, q in zip(a, b, strict=True))
+
+
+def test_image_cache_returns_the_decoded_pixels_and_is_not_mutated(tmp_path):
+    record = _pattern(tmp_path)
+    cfg = _cfg(NOISE_PROB=1.0, NOISE_STD=(20.0, 30.0), IMAGE_CACHE_MB=1)
+    mapper = RadiographDatasetMapper(cfg, is_train=True)
+    fresh = RadiographDatasetMapper(_cfg(NOISE_PROB=1.0, NOISE_STD=(20.0, 30.0),
+                                         IMAGE_CACHE_MB=0), is_train=True)
+    for _ in range(3):
+        np.random.seed(5)
+        cached = mapper(record)["image"]
+        np.random.seed(5)
+        assert bool((cached == fresh(record)["image"]).all())
+    assert list(mapper._cache) == [record["file_name"]] and not fresh._cache
+    assert np.array_equal(mapper._cache[record["file_name"]],
+                          cv2.imread(record["file_name"], cv2.IMREAD_GRAYSCALE))
