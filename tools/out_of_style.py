@@ -41,7 +41,7 @@ def score(config: Path, weights: Path, folder: Path, gt: Path, out: Path) -> dic
     run_inference(InferenceOptions(config=str(config), weights=str(weights),
                                    inputs=[str(folder)], out=str(run_dir), device="cpu",
                                    progress=False))
-    aligned = align_ground_truth(gt, run_dir / "images.json", out / "gt_aligned.json")
+    aligned = align_ground_truth(gt, run_dir, out / "gt_aligned.json")
     results = evaluate_coco_files(run_dir / "predictions.json", aligned)
     write_results(results, run_dir / "evaluation")
     return results

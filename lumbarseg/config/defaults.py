@@ -33,17 +33,17 @@ def add_lumbarseg_config(cfg: CN) -> None:
     cfg.LUMBARSEG.AUG.GAMMA = (0.6, 1.6)
     cfg.LUMBARSEG.AUG.ROTATION_DEG = 10.0
     # Films cut inside the column: crop up to CROP_MAX_CUT of the height off the top or bottom.
-    cfg.LUMBARSEG.AUG.CROP_PROB = 0.3
+    cfg.LUMBARSEG.AUG.CROP_PROB = 0.15
     cfg.LUMBARSEG.AUG.CROP_MAX_CUT = 0.35
     # Detector noise (uint8 grey levels) and blur (px), each on a share of images.
-    cfg.LUMBARSEG.AUG.NOISE_PROB = 0.3
+    cfg.LUMBARSEG.AUG.NOISE_PROB = 0.2
     cfg.LUMBARSEG.AUG.NOISE_STD = (2.0, 12.0)
-    cfg.LUMBARSEG.AUG.BLUR_PROB = 0.25
+    cfg.LUMBARSEG.AUG.BLUR_PROB = 0.15
     cfg.LUMBARSEG.AUG.BLUR_SIGMA = (0.5, 1.6)
     # Grey-scale inversion (a MONOCHROME1 film with a wrong header).
-    cfg.LUMBARSEG.AUG.INVERT_PROB = 0.1
+    cfg.LUMBARSEG.AUG.INVERT_PROB = 0.05
     # Screws, rods and cages pasted over bodies; the masks stay as they are.
-    cfg.LUMBARSEG.AUG.IMPLANT_PROB = 0.25
+    cfg.LUMBARSEG.AUG.IMPLANT_PROB = 0.1
     # Decoded training images kept in memory per loader worker (MiB; 0 = off): a DICOM read
     # costs more CPU than all augmentations together, and every image is seen several times.
     cfg.LUMBARSEG.AUG.IMAGE_CACHE_MB = 512
@@ -55,8 +55,11 @@ def add_lumbarseg_config(cfg: CN) -> None:
     # Best-checkpoint saving: metric key as reported by the evaluator ("segm/AP", ...).
     cfg.LUMBARSEG.BEST_METRIC = "segm/AP"
     cfg.LUMBARSEG.BEST_METRIC_MODE = "max"
-    # Keep per-class probabilities of each detection (Instances.class_scores) for the labeller.
-    cfg.LUMBARSEG.KEEP_CLASS_SCORES = True
+    # Detection score of LevelScoresROIHeads: "vertebra" = P(vertebra), one detection per
+    # proposal (the labeller picks the level); "level" = Detectron2's per-class scores.
+    cfg.LUMBARSEG.SCORE_BY = "vertebra"
+    # Written by earlier versions (class scores are now always kept); ignored when loading.
+    cfg.register_deprecated_key("LUMBARSEG.KEEP_CLASS_SCORES")
     add_labeller_config(cfg)
 
 
