@@ -12,8 +12,11 @@ Why these cues hold on lateral films, whatever the detector:
   Comparing with the image's own median removes such a bias.
 * **A flat top segment.** Many masks (and annotation protocols) stop S1 at its first
   segment: a short, flat block, flatter and a little narrower than the L5 above it. That
-  outline need not taper, so flatness is an alternative cue (the stronger of the two counts),
-  read relative to the neighbours because elderly lumbar bodies can be flat in absolute terms.
+  outline need not taper, so a box that is flat relative to its neighbours is not evidence
+  *against* S1. It is not evidence *for* S1 either: on real BUU-LSPINE columns the lowest L5
+  (lordotic, often elderly) projects as flat as such a segment in 12 of 60 cases. So flatness
+  only softens the box's evidence against S1 (to ``FLAT_MAX_LLR`` < 0 at most) and the film
+  (``sacrum_image``, where the image is known) or the column's priors decide.
 
 Position cues (nothing lies below the sacrum; a lumbar film is centred low, so its bottom is
 nearly always the sacrum while its top varies) live in the assignment's priors, and class
@@ -38,8 +41,12 @@ _SLICE_RANGE = (0.15, 0.75)
 TAPER_LUMBAR = 0.915
 TAPER_SCALE = 0.02  # ratio units per nat
 RELATIVE_MARGIN = 0.06  # the sacrum tapers at least this much more than the column's median
+# The column's reference taper is capped at 1: lumbar bodies are boxes, so neighbours that
+# read as widening caudally (wedges, osteophytes, a stray outline) are noise, and must not
+# make a box at the end of the column look tapered by comparison.
+RELATIVE_REFERENCE_MAX = 1.0
 MAX_LLR = 4.0
-FLAT_MAX_LLR = 1.73  # flatness alone is weaker evidence (p 0.15..0.85, as before)
+FLAT_MAX_LLR = -2.0  # flatness can at most halve a box's evidence against S1 (MAX_LLR)
 
 
 def _fit_ratio(fractions: np.ndarray, widths: np.ndarray, caudal: float, cranial: float,
@@ -142,7 +149,8 @@ def sacrum_llr(shapes: list[Shape], centroids: np.ndarray, heights: np.ndarray,
     for values in (down, up):
         llr = np.clip((TAPER_LUMBAR - values) / TAPER_SCALE, -MAX_LLR, MAX_LLR)
         if n >= 3:
-            relative = (_median_without_each(values) - values - RELATIVE_MARGIN) / TAPER_SCALE
+            reference = np.minimum(_median_without_each(values), RELATIVE_REFERENCE_MAX)
+            relative = (reference - values - RELATIVE_MARGIN) / TAPER_SCALE
             llr = 0.5 * llr + 0.5 * np.clip(relative, -MAX_LLR, MAX_LLR)
         out.append(np.maximum(llr, flat))
     return out[0], out[1]
