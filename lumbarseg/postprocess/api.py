@@ -89,7 +89,7 @@ def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[
     rows = zip(kept, result.levels, result.confidences, kept_ev, strict=True)
     for idx, lvl, conf, ev in rows:
         name = EXT_LEVELS[lvl]
-        span = [EXT_LEVELS[lvl + k] for k in range(ev.span)]
+        span = [EXT_LEVELS[lvl + k] for k in range(ev.span if name != "S1" else 1)]
         column.levels.append(name)
         column.spans.append(span)
         column.confidences.append(conf)
@@ -157,7 +157,7 @@ def _evidence(shapes: list[Shape], cands: list[Candidate], down: np.ndarray,
         heights[k], widths[k] = s.extent(along), s.extent(across)
     areas = np.array([s.area for s in shapes])
     cents = np.array([s.centroid for s in shapes])
-    s1_down, s1_up = sacrum_llr(shapes, cents, heights, widths)
+    s1_down, s1_up = sacrum_llr(shapes, cents)
     if image is not None and config.image_weight > 0:
         img_down, img_up = image_sacrum_llrs(image, shapes, cents)
         s1_down = s1_down + config.image_weight * img_down

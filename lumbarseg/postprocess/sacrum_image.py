@@ -31,21 +31,26 @@ BONE_BELOW = 0.6  # below/body intensity above which bone continues below
 GAP_SURE = 0.2  # gap depth (share of the body's level) that reads as a disc space
 GAP_SCALE = 0.05  # gap-depth units per nat
 MAX_FOR, MAX_AGAINST = 2.0, 3.0  # no gap is weaker evidence than a clear disc gap
+SATURATED = 0.02  # within 2 % of the film's range below its maximum: metal (or saturation)
+METAL_SHARE = 0.2  # share of the disc-space samples at that level that says "metal there"
 
 
-def film_range(image: np.ndarray) -> tuple[float, float]:
-    """(dark, bright) levels of the film: 1st and 99th percentile of a coarse subsample."""
+def film_range(image: np.ndarray) -> tuple[float, float, float]:
+    """(dark, bright, saturated) levels of the film: 1st and 99th percentile and maximum of a
+    coarse (64 x 64) subsample. Only ratios of levels above ``dark`` are used, so coarse is
+    enough; metal saturates the detector over large areas, so the grid finds its level."""
     img = np.asarray(image)
-    step = max(1, min(img.shape[:2]) // 128)
+    step = max(1, min(img.shape[:2]) // 64)
     sub = img[::step, ::step].astype(float)
     lo, hi = np.percentile(sub, [1, 99])
-    return float(lo), float(max(hi, lo + 1e-6))
+    return float(lo), float(max(hi, lo + 1e-6)), float(sub.max())
 
 
 def image_sacrum_llr(image: np.ndarray, shape: Shape, caudal: np.ndarray,
-                     levels: tuple[float, float]) -> float:
+                     levels: tuple[float, float, float]) -> float:
     """Evidence (nats) that ``shape`` is S1 when ``caudal`` points toward the feet: positive
-    when bone continues below it without a disc gap, negative for a disc gap then bone."""
+    when bone continues below it without a disc gap, negative for a disc gap then bone.
+    Metal in the disc space (a cage, a screw) hides the gap: no evidence then."""
     u = body_frame(shape, caudal)
     v = np.array([-u[1], u[0]])
     along, across = shape.outline @ u, shape.outline @ v
@@ -56,13 +61,11 @@ def image_sacrum_llr(image: np.ndarray, shape: Shape, caudal: np.ndarray,
     base = shape.centroid + (float(along.max()) - float(shape.centroid @ u)) * u
     pts = (base[None, None] + (_T[:, None, None] * height) * u
            + (_ACROSS[None, :, None] * width) * v)
-    img = np.asarray(image)
-    if img.ndim == 3:
-        img = img[..., 0]
-    vals = map_coordinates(img.astype(np.float32, copy=False),
-                           [pts[..., 1].ravel(), pts[..., 0].ravel()], order=1, mode="nearest")
-    lo, hi = levels
-    profile = np.median((vals.reshape(len(_T), len(_ACROSS)) - lo) / (hi - lo), axis=1)
+    vals = _sample(image, pts[..., 0].ravel(), pts[..., 1].ravel()).reshape(len(_T), -1)
+    lo, hi, top = levels
+    if np.mean(vals[_GAP] >= top - SATURATED * (top - lo)) > METAL_SHARE:
+        return 0.0
+    profile = np.median((vals - lo) / (hi - lo), axis=1)
     body = float(np.median(profile[_INSIDE]))
     below = float(np.median(profile[_BELOW]))
     if body <= 0.05 or below < BONE_BELOW * body:
@@ -71,22 +74,38 @@ def image_sacrum_llr(image: np.ndarray, shape: Shape, caudal: np.ndarray,
     return float(np.clip((GAP_SURE - gap) / GAP_SCALE, -MAX_AGAINST, MAX_FOR))
 
 
+def _sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear samples at (x, y), reading only the crop that holds them (a film is large)."""
+    h, w = image.shape[:2]
+    x0 = int(np.clip(np.floor(x.min()) - 1, 0, w - 1))
+    x1 = int(np.clip(np.ceil(x.max()) + 2, x0 + 1, w))
+    y0 = int(np.clip(np.floor(y.min()) - 1, 0, h - 1))
+    y1 = int(np.clip(np.ceil(y.max()) + 2, y0 + 1, h))
+    crop = np.asarray(image[y0:y1, x0:x1], dtype=np.float32)
+    return map_coordinates(crop, [y - y0, x - x0], order=1, mode="nearest")
+
+
 def image_sacrum_llrs(image: np.ndarray, shapes: list[Shape], centroids: np.ndarray,
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Per body: (evidence with the caudal end down the list, with it up the list).
 
     Each body's caudal direction is toward its next body along the list (the last body
-    continues the direction from the one before it); reversed, toward the previous one.
+    continues the direction from the one before it); reversed, toward the previous one. Only
+    the two bodies at the caudal end are read in each direction (S1 ends the column; one
+    stray object below it at most), which keeps the cost to four short profiles per image.
     """
     n = len(shapes)
     down, up = np.zeros(n), np.zeros(n)
     if n < 2:
         return down, up
+    image = np.asarray(image)
+    if image.ndim == 3:
+        image = image[..., 0]
     levels = film_range(image)
-    for k in range(n):
-        fwd = centroids[k + 1] - centroids[k] if k < n - 1 else centroids[k] - centroids[k - 1]
-        back = centroids[k - 1] - centroids[k] if k else centroids[0] - centroids[1]
-        for out, d in ((down, fwd), (up, back)):
-            out[k] = image_sacrum_llr(image, shapes[k], d / max(np.linalg.norm(d), 1e-9),
-                                      levels)
+    for k in sorted({n - 2, n - 1}):
+        d = centroids[k + 1] - centroids[k] if k < n - 1 else centroids[k] - centroids[k - 1]
+        down[k] = image_sacrum_llr(image, shapes[k], d / max(np.linalg.norm(d), 1e-9), levels)
+    for k in sorted({0, 1}):
+        d = centroids[k - 1] - centroids[k] if k else centroids[0] - centroids[1]
+        up[k] = image_sacrum_llr(image, shapes[k], d / max(np.linalg.norm(d), 1e-9), levels)
     return down, up
