@@ -35,22 +35,23 @@ SATURATED = 0.02  # within 2 % of the film's range below its maximum: metal (or 
 METAL_SHARE = 0.2  # share of the disc-space samples at that level that says "metal there"
 
 
-def film_range(image: np.ndarray) -> tuple[float, float, float]:
-    """(dark, bright, saturated) levels of the film: 1st and 99th percentile and maximum of a
-    coarse (64 x 64) subsample. Only ratios of levels above ``dark`` are used, so coarse is
-    enough; metal saturates the detector over large areas, so the grid finds its level."""
+def film_range(image: np.ndarray) -> tuple[float, float, float, float]:
+    """(dark, median, bright, saturated) levels of the film: 1st, 50th and 99th percentile and
+    maximum of a coarse (64 x 64) subsample. Only ratios of levels above ``dark`` are used, so
+    coarse is enough; metal saturates the detector over large areas, so the grid finds it."""
     img = np.asarray(image)
     step = max(1, min(img.shape[:2]) // 64)
     sub = img[::step, ::step].astype(float)
-    lo, hi = np.percentile(sub, [1, 99])
-    return float(lo), float(max(hi, lo + 1e-6)), float(sub.max())
+    lo, mid, hi = np.percentile(sub, [1, 50, 99])
+    return float(lo), float(mid), float(max(hi, lo + 1e-6)), float(sub.max())
 
 
 def image_sacrum_llr(image: np.ndarray, shape: Shape, caudal: np.ndarray,
-                     levels: tuple[float, float, float]) -> float:
+                     levels: tuple[float, float, float, float]) -> float:
     """Evidence (nats) that ``shape`` is S1 when ``caudal`` points toward the feet: positive
     when bone continues below it without a disc gap, negative for a disc gap then bone.
-    Metal in the disc space (a cage, a screw) hides the gap: no evidence then."""
+    No evidence where metal fills the disc space (a cage, a screw hides the gap), or where the
+    body is not brighter than the film's median (an inverted film, or not bone)."""
     u = body_frame(shape, caudal)
     v = np.array([-u[1], u[0]])
     along, across = shape.outline @ u, shape.outline @ v
@@ -62,13 +63,15 @@ def image_sacrum_llr(image: np.ndarray, shape: Shape, caudal: np.ndarray,
     pts = (base[None, None] + (_T[:, None, None] * height) * u
            + (_ACROSS[None, :, None] * width) * v)
     vals = _sample(image, pts[..., 0].ravel(), pts[..., 1].ravel()).reshape(len(_T), -1)
-    lo, hi, top = levels
+    lo, mid, hi, top = levels
     if np.mean(vals[_GAP] >= top - SATURATED * (top - lo)) > METAL_SHARE:
         return 0.0
     profile = np.median((vals - lo) / (hi - lo), axis=1)
     body = float(np.median(profile[_INSIDE]))
+    if body <= (mid - lo) / (hi - lo):
+        return 0.0
     below = float(np.median(profile[_BELOW]))
-    if body <= 0.05 or below < BONE_BELOW * body:
+    if below < BONE_BELOW * body:
         return 0.0  # nothing bone-bright below (soft tissue, film edge): no evidence
     gap = (min(body, below) - float(profile[_GAP].min())) / body
     return float(np.clip((GAP_SURE - gap) / GAP_SCALE, -MAX_AGAINST, MAX_FOR))
