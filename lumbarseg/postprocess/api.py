@@ -16,6 +16,7 @@ from lumbarseg.postprocess.measurements import measure
 from lumbarseg.postprocess.ordering import column_axis, off_column, order_along, tangents
 from lumbarseg.postprocess.result import LabelledVertebra, LabellingResult, Rejection
 from lumbarseg.postprocess.sacrum import sacrum_llr
+from lumbarseg.postprocess.sacrum_image import image_sacrum_llrs
 
 
 def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None,
@@ -40,7 +41,7 @@ def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None
     measurements: dict = {}
     if alive:
         vertebrae, kept_shapes, kept_ev, caudal = _label_column(
-            candidates, shapes, alive, rejected, image_shape, config, column)
+            candidates, shapes, alive, rejected, image_shape, config, column, image)
         plates, column.facing, column.facing_confidence = _endplates_and_facing(
             kept_shapes, column.levels, caudal)
         measurements = measure(plates, column.facing, pixel_spacing_mm,
@@ -61,7 +62,7 @@ def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None
 
 def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[int],
                   rejected: dict[int, str], image_shape, config: LabellerConfig,
-                  column: ColumnSummary):
+                  column: ColumnSummary, image: np.ndarray | None = None):
     """Order the surviving bodies, assign levels (filling ``column``'s per-body lists).
 
     Returns (vertebrae, kept shapes, kept evidence, caudal unit vector).
@@ -71,7 +72,7 @@ def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[
     down = column_axis(cents, body_shapes)
     ordered = [alive[k] for k in order_along(cents, down)]
     evidence = _evidence([shapes[i] for i in ordered], [candidates[i] for i in ordered],
-                         down, config)
+                         down, config, image)
     edges = (False, False)
     if image_shape is not None:
         margin = 0.8 * float(np.median([e.height for e in evidence]))
@@ -88,7 +89,7 @@ def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[
     rows = zip(kept, result.levels, result.confidences, kept_ev, strict=True)
     for idx, lvl, conf, ev in rows:
         name = EXT_LEVELS[lvl]
-        span = [EXT_LEVELS[lvl + k] for k in range(ev.span)]
+        span = [EXT_LEVELS[lvl + k] for k in range(ev.span if name != "S1" else 1)]
         column.levels.append(name)
         column.spans.append(span)
         column.confidences.append(conf)
@@ -144,7 +145,7 @@ def _drop_off_column(alive, rejected, shapes, config):
 
 
 def _evidence(shapes: list[Shape], cands: list[Candidate], down: np.ndarray,
-              config: LabellerConfig) -> list[BodyEvidence]:
+              config: LabellerConfig, image: np.ndarray | None = None) -> list[BodyEvidence]:
     tans = tangents(np.array([s.centroid for s in shapes])) if len(shapes) > 1 else [down]
     heights, widths = np.zeros(len(shapes)), np.zeros(len(shapes))
     for k, (s, t) in enumerate(zip(shapes, tans, strict=False)):
@@ -155,7 +156,12 @@ def _evidence(shapes: list[Shape], cands: list[Candidate], down: np.ndarray,
         across = np.array([-along[1], along[0]])
         heights[k], widths[k] = s.extent(along), s.extent(across)
     areas = np.array([s.area for s in shapes])
-    s1_down, s1_up = sacrum_llr(shapes, np.array([s.centroid for s in shapes]), heights, widths)
+    cents = np.array([s.centroid for s in shapes])
+    s1_down, s1_up = sacrum_llr(shapes, cents)
+    if image is not None and config.image_weight > 0:
+        img_down, img_up = image_sacrum_llrs(image, shapes, cents)
+        s1_down = s1_down + config.image_weight * img_down
+        s1_up = s1_up + config.image_weight * img_up
     spans = np.ones(len(shapes), int)
     if len(shapes) >= 3:
         h_med, a_med = np.median(heights), np.median(areas)

@@ -69,7 +69,9 @@ def _emissions(body: BodyEvidence, config: LabellerConfig, reversed_: bool = Fal
     llr = body.s1_llr_reversed if reversed_ else body.s1_llr
     ll[S1] += config.shape_weight * llr
     if body.span == 2:
-        ll[L5:] = NEG  # a fused block's top is T11..L4 (the block ends at L5 at the latest)
+        # A fused block's top is T11..L4 (the block ends at L5 at the latest). A tall outline
+        # may also be the sacrum: it is one bone, and a mask of S1 often runs on into S2.
+        ll[L5:S1] = NEG
     return ll
 
 

@@ -22,6 +22,7 @@ class LabellerConfig:
     # --- assignment (one decision for the whole column) ---
     class_score_weight: float = 1.0  # weight of detector class scores vs anatomy
     shape_weight: float = 1.0  # weight of the S1-shape evidence
+    image_weight: float = 1.0  # weight of the film's evidence (disc gap below or not), 0 = off
     spacing_sigma: float = 0.2  # log-ratio std of centroid spacing vs expected
     local_spacing: float = 1.0  # power of the pair's relative height in its expected spacing
     s1_step_ratio: float = 0.88  # S1's centre sits closer to L5 than lumbar centres to each other

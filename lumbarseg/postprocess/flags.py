@@ -103,8 +103,12 @@ def low_confidence_reasons(column: ColumnSummary, low_levels: list[str], found: 
         reasons.append("S1 recognised by position only (its shape is not clearly sacral)")
     above = sum(1 for span in column.spans for lv in span if lv != "S1")
     if not column.class_scores and "S1" in found and above >= 6:
-        reasons.append(f"{above} lumbar-type bodies above S1: top body could be L1 or T12 "
-                       "(or a sixth lumbar vertebra)")
+        # Counting from the sacrum is the convention when only a lumbar film is seen, and a
+        # T12 above L1 is far commoner than a sixth lumbar body; but without ribs or class
+        # scores the two readings cannot be told apart, so the image is always flagged.
+        reasons.append(f"{above} lumbar-type bodies above S1: T12..L5 or L1..L6 cannot be told "
+                       "apart without ribs or class scores; counted from the sacrum (top body "
+                       "could be L1 or T12)")
     return reasons
 
 

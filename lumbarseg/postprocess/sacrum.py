@@ -10,10 +10,14 @@ Why these cues hold on lateral films, whatever the detector:
 * **Relative to the column.** A detector (or an annotator) may draw every body a little
   trapezoidal; the sacrum still tapers *more than the other bodies of the same image*.
   Comparing with the image's own median removes such a bias.
-* **A flat top segment.** Many masks (and annotation protocols) stop S1 at its first
-  segment: a short, flat block, flatter and a little narrower than the L5 above it. That
-  outline need not taper, so flatness is an alternative cue (the stronger of the two counts),
-  read relative to the neighbours because elderly lumbar bodies can be flat in absolute terms.
+* **A box is weak evidence against S1.** Many masks (and annotation protocols) stop S1 at
+  its first segment, and a detector rounds the little taper that segment has: such an outline
+  is a box, like L5. Flatness does not separate them either: on real BUU-LSPINE columns the
+  lowest L5 (lordotic, often elderly) projects as flat as a first sacral segment in 12 of 60
+  cases. So the evidence *against* S1 is bounded (``MAX_AGAINST``, about 4.5 to 1), while a
+  clear taper counts fully *for* S1; where the shape says "box", the column's priors (a film
+  is centred low), the spacing and, where the image is known, the film (``sacrum_image``:
+  disc gap below or bone continuing) decide, and an S1 taken by position is flagged.
 
 Position cues (nothing lies below the sacrum; a lumbar film is centred low, so its bottom is
 nearly always the sacrum while its top varies) live in the assignment's priors, and class
@@ -38,8 +42,12 @@ _SLICE_RANGE = (0.15, 0.75)
 TAPER_LUMBAR = 0.915
 TAPER_SCALE = 0.02  # ratio units per nat
 RELATIVE_MARGIN = 0.06  # the sacrum tapers at least this much more than the column's median
+# The column's reference taper is capped at 1: lumbar bodies are boxes, so neighbours that
+# read as widening caudally (wedges, osteophytes, a stray outline) are noise, and must not
+# make a box at the end of the column look tapered by comparison.
+RELATIVE_REFERENCE_MAX = 1.0
 MAX_LLR = 4.0
-FLAT_MAX_LLR = 1.73  # flatness alone is weaker evidence (p 0.15..0.85, as before)
+MAX_AGAINST = 1.5  # a box-shaped end body is at most e**1.5 (4.5:1) against S1 (see above)
 
 
 def _fit_ratio(fractions: np.ndarray, widths: np.ndarray, caudal: float, cranial: float,
@@ -99,35 +107,13 @@ def _median_without_each(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def flatness_llr(aspects: np.ndarray, widths: np.ndarray, k: int,
-                 others: float | None = None) -> float:
-    """Evidence that body k is a flat first sacral segment: flatter (height/width) than its
-    inner neighbour and the column's median, and a little narrower than that neighbour."""
-    n = len(aspects)
-    logit = -(aspects[k] - 0.66) / 0.05
-    if n > 1:
-        inner = k - 1 if k == n - 1 or (k > 0 and aspects[k - 1] < aspects[k + 1]) else k + 1
-        if others is None:
-            others = float(np.median(np.delete(aspects, k)))
-        logit += (-(aspects[k] / aspects[inner] - 0.9) / 0.1
-                  - (aspects[k] / others - 0.9) / 0.1
-                  - (widths[k] / widths[inner] - 0.96) / 0.04)
-    return float(np.clip(0.5 * logit, -MAX_LLR, FLAT_MAX_LLR))
-
-
-def sacrum_llr(shapes: list[Shape], centroids: np.ndarray, heights: np.ndarray,
-               widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def sacrum_llr(shapes: list[Shape], centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(LLR that each body is S1 with the caudal end down the list, with it up the list).
 
     The caudal direction of each body is its incoming direction along the ordered chain
-    (for the first body, the direction to the next); ``heights``/``widths`` are each body's
-    extents along and across the column.
+    (for the first body, the direction to the next).
     """
     n = len(shapes)
-    aspects = heights / np.maximum(widths, 1e-6)
-    median_aspect = _median_without_each(aspects) if n > 1 else aspects
-    flat = np.array([flatness_llr(aspects, widths, k, float(median_aspect[k]))
-                     for k in range(n)])
     down, up = np.ones(n), np.ones(n)
     for k in range(n):
         if n == 1:
@@ -142,7 +128,8 @@ def sacrum_llr(shapes: list[Shape], centroids: np.ndarray, heights: np.ndarray,
     for values in (down, up):
         llr = np.clip((TAPER_LUMBAR - values) / TAPER_SCALE, -MAX_LLR, MAX_LLR)
         if n >= 3:
-            relative = (_median_without_each(values) - values - RELATIVE_MARGIN) / TAPER_SCALE
+            reference = np.minimum(_median_without_each(values), RELATIVE_REFERENCE_MAX)
+            relative = (reference - values - RELATIVE_MARGIN) / TAPER_SCALE
             llr = 0.5 * llr + 0.5 * np.clip(relative, -MAX_LLR, MAX_LLR)
-        out.append(np.maximum(llr, flat))
+        out.append(np.maximum(llr, -MAX_AGAINST))
     return out[0], out[1]

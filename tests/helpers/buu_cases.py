@@ -63,8 +63,11 @@ def case_rng(name: str, salt: int = 0) -> np.random.Generator:
 def sacrum_outline(ant: np.ndarray, post: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """S1 under its superior endplate (ant, post): tilted with it, tapering caudally.
 
-    The posterior wall runs caudally (leaning back a little), the anterior surface leaves the
-    promontory with a slight bulge and converges toward it, so the caudal edge is narrower.
+    The posterior wall runs caudally (leaning back or forward a little), the anterior surface
+    leaves the promontory with a slight bulge and converges toward it, so the caudal edge is
+    narrower. Outlines vary so that no cue is fitted to one shape: depth (height under the
+    endplate), taper, lean, and in about a third of the cases a visible S2 part below, bent
+    forward with the sacral kyphosis and narrower still (a mask that does not stop at S1).
     """
     d = post - ant
     length = float(np.linalg.norm(d))
@@ -72,14 +75,25 @@ def sacrum_outline(ant: np.ndarray, post: np.ndarray, rng: np.random.Generator) 
     down = np.array([-across[1], across[0]])
     if down[1] < 0:
         down = -down
-    depth = rng.uniform(0.65, 1.05) * length
-    taper = rng.uniform(0.5, 0.75)  # caudal width / endplate length
-    lean = rng.uniform(0.0, 0.15) * length
+    depth = rng.uniform(0.6, 1.1) * length
+    taper = rng.uniform(0.5, 0.82)  # caudal width / endplate length
+    lean = rng.uniform(-0.05, 0.18) * length
     bulge = rng.uniform(0.02, 0.06) * length
+    with_s2 = rng.uniform() < 0.35
     p_bot = post + depth * down + lean * across
     a_bot = p_bot - taper * length * across
     a_mid = ant + 0.4 * (a_bot - ant) - bulge * across
-    return np.array([ant, post, post + 0.5 * (p_bot - post), p_bot, a_bot, a_mid])
+    if not with_s2:
+        return np.array([ant, post, post + 0.5 * (p_bot - post), p_bot, a_bot, a_mid])
+    # S2 continues below, turned forward (toward anterior) by the sacral kyphosis
+    turn = np.deg2rad(rng.uniform(8.0, 25.0))
+    fwd = -across
+    s2_down = np.cos(turn) * down + np.sin(turn) * fwd
+    s2_len = rng.uniform(0.45, 0.7) * depth
+    s2_width = rng.uniform(0.75, 0.9) * taper * length
+    p2 = p_bot + s2_len * s2_down
+    a2 = p2 + s2_width * fwd
+    return np.array([ant, post, post + 0.5 * (p_bot - post), p_bot, p2, a2, a_bot, a_mid])
 
 
 def load_case(path: Path) -> Case:

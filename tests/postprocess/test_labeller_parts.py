@@ -161,3 +161,41 @@ def test_nan_or_negative_candidates_are_rejected_not_labelled():
     reasons = {r.index: r.reason for r in res.rejected}
     assert reasons[5] == "empty" and reasons[6] == "low_score"
     assert len(res.vertebrae) == 5
+
+
+def _film_with_body_and(below: str) -> tuple[np.ndarray, list[list[float]]]:
+    """A 400 x 300 film: soft tissue 0.2, a body (0.8) at rows 100-180, and under it a disc
+    space (0.35) then bone, bone straight on, a cage (saturated) in the disc space, or nothing;
+    a little noise, clipped where the detector saturates (1.0)."""
+    img = np.full((400, 300), 0.2, np.float32)
+    img[:, :40] = 0.05  # air beside the patient
+    img[100:180, 100:220] = 0.8
+    if below == "disc then bone":
+        img[180:200, 100:220] = 0.35
+        img[200:300, 100:220] = 0.8
+    elif below == "bone":
+        img[180:300, 100:220] = 0.75
+    elif below == "cage in the disc":
+        img[180:200, 100:220] = 1.0
+        img[200:300, 100:220] = 0.8
+        img[380:, 260:] = 1.0  # metal elsewhere too: the film's maximum
+    img += np.random.default_rng(0).normal(0, 0.01, img.shape).astype(np.float32)
+    return np.minimum(img, 1.0), [[100, 100], [220, 100], [220, 180], [100, 180]]
+
+
+def test_the_film_reads_a_disc_gap_or_continuing_bone_below_a_body():
+    from lumbarseg.postprocess.geometry import shape_of
+    from lumbarseg.postprocess.sacrum_image import film_range, image_sacrum_llr
+
+    def llr(below: str, invert: bool = False) -> float:
+        img, poly = _film_with_body_and(below)
+        if invert:
+            img = 1.0 - img
+        shape = shape_of(Candidate(polygon=np.array(poly, float), score=1.0))
+        return image_sacrum_llr(img, shape, np.array([0.0, 1.0]), film_range(img))
+
+    assert llr("disc then bone") < -2.0  # a body was missed below: not the sacrum
+    assert llr("bone") > 1.5  # bone continues without a disc: the sacrum
+    assert llr("nothing") == 0.0  # soft tissue below: no evidence either way
+    assert llr("cage in the disc") == 0.0  # metal hides the disc space
+    assert llr("bone", invert=True) == 0.0  # an inverted film is not read as bone
