@@ -38,8 +38,11 @@ def add_lumbarseg_config(cfg: CN) -> None:
     # Best-checkpoint saving: metric key as reported by the evaluator ("segm/AP", ...).
     cfg.LUMBARSEG.BEST_METRIC = "segm/AP"
     cfg.LUMBARSEG.BEST_METRIC_MODE = "max"
-    # Keep per-class probabilities of each detection (Instances.class_scores) for the labeller.
-    cfg.LUMBARSEG.KEEP_CLASS_SCORES = True
+    # Detection score of LevelScoresROIHeads: "vertebra" = P(vertebra), one detection per
+    # proposal (the labeller picks the level); "level" = Detectron2's per-class scores.
+    cfg.LUMBARSEG.SCORE_BY = "vertebra"
+    # Written by earlier versions (class scores are now always kept); ignored when loading.
+    cfg.register_deprecated_key("LUMBARSEG.KEEP_CLASS_SCORES")
     add_labeller_config(cfg)
 
 

@@ -1,21 +1,71 @@
-"""ROI heads that keep each detection's probability for every level.
+"""ROI heads that score each detection as a vertebra and keep its probability for every level.
 
-Stock Detectron2 reports only the winning class. The labeller decides the whole column's
-levels at once and needs the runner-up levels too, so inference adds
-``Instances.class_scores`` (N, K): foreground class probabilities renormalised to sum to 1.
-Training is unchanged, so weights are interchangeable with ``StandardROIHeads``.
+Stock Detectron2 turns one proposal into one detection per class, each scored by that class's
+probability. For vertebrae that splits the evidence: a body the model is sure of but unsure
+whether it is L2 or L3 comes out twice at 0.45, and a score threshold of 0.5 then loses it,
+which is what happens first on films unlike the training set. The level is the labeller's job
+(it decides the whole column at once), so with ``LUMBARSEG.SCORE_BY: "vertebra"`` (default)
+each proposal gives at most one detection, scored by P(vertebra) = 1 - P(background), with
+the box of its likeliest level and class-agnostic NMS (one body, one detection).
+``"level"`` keeps Detectron2's per-class behaviour.
+
+Either way inference adds ``Instances.class_scores`` (N, K): the foreground class
+probabilities renormalised to sum to 1. Training is unchanged, so weights are interchangeable
+with ``StandardROIHeads``.
 """
 
 from __future__ import annotations
 
 import detectron2.projects.point_rend  # noqa: F401  (registers PointRendMaskHead)
 import torch
+from detectron2.config import configurable
+from detectron2.layers import nms
 from detectron2.modeling import ROI_HEADS_REGISTRY, StandardROIHeads
-from detectron2.structures import Instances
+from detectron2.structures import Boxes, Instances
+
+SCORE_BY = ("vertebra", "level")
+
+
+def vertebra_detections(boxes: torch.Tensor, probs: torch.Tensor, image_size: tuple[int, int],
+                        score_thresh: float, nms_thresh: float, topk: int) -> Instances:
+    """One detection per proposal: score P(vertebra), class and box of the likeliest level.
+
+    ``boxes`` (R, K*4) class-specific (or (R, 4) class-agnostic) boxes, ``probs`` (R, K+1)."""
+    foreground = probs[:, :-1]
+    score = foreground.sum(dim=1)
+    level = foreground.argmax(dim=1)
+    per_class = boxes.reshape(boxes.shape[0], -1, 4)
+    pick = level if per_class.shape[1] > 1 else torch.zeros_like(level)
+    box = Boxes(per_class[torch.arange(len(level)), pick])
+    box.clip(image_size)
+    ok = torch.isfinite(box.tensor).all(dim=1) & torch.isfinite(score) & (score > score_thresh)
+    box, score, level, foreground = box[ok], score[ok], level[ok], foreground[ok]
+    keep = nms(box.tensor, score, nms_thresh)
+    if topk >= 0:
+        keep = keep[:topk]
+    result = Instances(image_size)
+    result.pred_boxes = box[keep]
+    result.scores = score[keep]
+    result.pred_classes = level[keep]
+    result.class_scores = foreground[keep] / score[keep, None].clamp_min(1e-8)
+    return result
 
 
 @ROI_HEADS_REGISTRY.register()
 class LevelScoresROIHeads(StandardROIHeads):
+    @configurable
+    def __init__(self, *, score_by: str = "vertebra", **kwargs):
+        super().__init__(**kwargs)
+        if score_by not in SCORE_BY:
+            raise ValueError(f"LUMBARSEG.SCORE_BY {score_by!r}: choose from {', '.join(SCORE_BY)}")
+        self.score_by = score_by
+
+    @classmethod
+    def from_config(cls, cfg, input_shape):
+        ret = super().from_config(cfg, input_shape)
+        ret["score_by"] = cfg.LUMBARSEG.SCORE_BY if "LUMBARSEG" in cfg else "level"
+        return ret
+
     def _forward_box(self, features: dict[str, torch.Tensor], proposals: list[Instances]):
         if self.training:
             return super()._forward_box(features, proposals)
@@ -24,8 +74,14 @@ class LevelScoresROIHeads(StandardROIHeads):
         )
         predictions = self.box_predictor(self.box_head(box_features))
         del box_features
-        pred_instances, kept = self.box_predictor.inference(predictions, proposals)
         probs = self.box_predictor.predict_probs(predictions, proposals)
+        if self.score_by == "vertebra":
+            head = self.box_predictor
+            boxes = head.predict_boxes(predictions, proposals)
+            return [vertebra_detections(b, p, x.image_size, head.test_score_thresh,
+                                        head.test_nms_thresh, head.test_topk_per_image)
+                    for b, p, x in zip(boxes, probs, proposals, strict=True)]
+        pred_instances, kept = self.box_predictor.inference(predictions, proposals)
         for instances, probs_per_image, kept_per_image in zip(
             pred_instances, probs, kept, strict=True
         ):

@@ -75,10 +75,11 @@ def test_cpu_config_trains_and_predicts(config, tiny_dataset, tmp_path):
     scores = instances.class_scores
     assert scores.shape == (len(instances), NUM_LEVELS)
     assert torch.allclose(scores.sum(dim=1), torch.ones(len(instances)), atol=1e-4)
-    # A detection's score is its class probability including background, so the
-    # foreground-renormalised probability of the same class can only be higher.
-    own = scores[torch.arange(len(instances)), classes]
-    assert torch.all(own + 1e-6 >= instances.scores)
+    # Scored as a vertebra (LUMBARSEG.SCORE_BY default): the class is the likeliest level and
+    # no two detections share a proposal's box.
+    assert cfg.LUMBARSEG.SCORE_BY == "vertebra"
+    assert torch.equal(classes, scores.argmax(dim=1))
+    assert torch.all((instances.scores > 0) & (instances.scores <= 1 + 1e-6))
 
 
 def test_semantic_baseline_trains_and_predicts(tiny_dataset, tmp_path):
