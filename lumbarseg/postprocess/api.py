@@ -83,6 +83,11 @@ def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[
     column.class_scores = any(e.class_probs is not None for e in evidence)
     for pos in result.skipped:
         rejected[ordered[pos]] = "not_in_column"
+    if result.positions:
+        last = result.positions[-1]
+        below = [p for p in result.skipped if (p < last if result.reversed else p > last)]
+        column.skipped_below_score = max((candidates[ordered[p]].score for p in below),
+                                         default=0.0)
     kept = [ordered[p] for p in result.positions]  # cranial -> caudal
     kept_ev = [evidence[p] for p in result.positions]
     vertebrae = []
