@@ -83,6 +83,11 @@ def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[
     column.class_scores = any(e.class_probs is not None for e in evidence)
     for pos in result.skipped:
         rejected[ordered[pos]] = "not_in_column"
+    if result.positions:
+        last = result.positions[-1]
+        below = [p for p in result.skipped if (p < last if result.reversed else p > last)]
+        column.skipped_below_score = max((candidates[ordered[p]].score for p in below),
+                                         default=0.0)
     kept = [ordered[p] for p in result.positions]  # cranial -> caudal
     kept_ev = [evidence[p] for p in result.positions]
     vertebrae = []
@@ -146,7 +151,8 @@ def _drop_off_column(alive, rejected, shapes, config):
 
 def _evidence(shapes: list[Shape], cands: list[Candidate], down: np.ndarray,
               config: LabellerConfig, image: np.ndarray | None = None) -> list[BodyEvidence]:
-    tans = tangents(np.array([s.centroid for s in shapes])) if len(shapes) > 1 else [down]
+    cents = np.array([s.centroid for s in shapes])
+    tans = tangents(cents) if len(shapes) > 1 else [down]
     heights, widths = np.zeros(len(shapes)), np.zeros(len(shapes))
     for k, (s, t) in enumerate(zip(shapes, tans, strict=False)):
         along = _own_axis(s, t)
@@ -156,7 +162,6 @@ def _evidence(shapes: list[Shape], cands: list[Candidate], down: np.ndarray,
         across = np.array([-along[1], along[0]])
         heights[k], widths[k] = s.extent(along), s.extent(across)
     areas = np.array([s.area for s in shapes])
-    cents = np.array([s.centroid for s in shapes])
     s1_down, s1_up = sacrum_llr(shapes, cents)
     if image is not None and config.image_weight > 0:
         img_down, img_up = image_sacrum_llrs(image, shapes, cents)

@@ -216,8 +216,10 @@ def _run(bodies: list[BodyEvidence], unit: float, config: LabellerConfig,
     tail = np.array([skip_prefix[n] - skip_prefix[i + 1] for i in range(n)])
     # Ending the column at S1 while skipping bodies below it: nothing vertebra-like lies
     # below the sacrum in the column, so each such skip costs extra (a body below that was
-    # skipped is likelier the real S1, counted wrongly).
-    below = np.arange(n)[::-1].astype(float)  # bodies after position i
+    # skipped is likelier the real S1, counted wrongly), in proportion to the detector's belief
+    # in it: a faint detection of S2 below the sacrum is common and says little.
+    belief = np.clip(2 * is_body - 1, 0.0, 1.0)
+    below = np.concatenate([np.cumsum(belief[::-1])[::-1][1:], [0.0]])  # after position i
     ending = end[None, :] + tail[:, None] - config.skip_below_s1 * below[:, None] * _INTO_S1
     finals = alpha + ending
     log_z = _lse(finals)

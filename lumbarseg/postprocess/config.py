@@ -16,7 +16,7 @@ class LabellerConfig:
     min_area_ratio: float = 0.35  # area vs median body area: below = fragment or cage
     max_area_ratio: float = 2.7  # above = not one or two bodies
     fused_height_ratio: float = 1.65  # height vs median body height: two bodies in one mask
-    metal_fraction: float = 0.5  # share of a mask at the image's saturated level = metal
+    metal_fraction: float = 0.75  # share of a mask at the image's saturated level = metal
     off_column_widths: float = 0.9  # centroid distance from the column curve, in body widths
     min_score: float = 0.05  # detections below this score are ignored
     # --- assignment (one decision for the whole column) ---

@@ -1,7 +1,9 @@
 """Remove what is not a vertebral body: implants, duplicates, fragments, off-column objects.
 
 Metal is tested first; then duplicates, where a part inside a body always loses to the body
-(so a screw cannot remove the body it crosses), then shape and size.
+(so a screw cannot remove the body it crosses), then shape and size. A detection rejected for
+its shape or size (a rod, a box around the sacrum and pelvis) removes nothing: duplicates are
+decided again without it, so the body it contained comes back.
 """
 
 from __future__ import annotations
@@ -35,25 +37,41 @@ def filter_candidates(
         for i in _metal(candidates, shapes, alive, image, config):
             rejected[i] = "implant_metal"
         alive = [i for i in alive if i not in rejected]
-    for i, j in _duplicates(candidates, shapes, alive, config):
+    pool = list(alive)
+    while True:
+        duplicates = _duplicates(candidates, shapes, pool, config)
+        losers = {i for i, _ in duplicates}
+        alive = [i for i in pool if i not in losers]
+        not_a_body = _not_one_body(shapes, alive, image_shape, config)
+        if not not_a_body:
+            break
+        rejected.update(not_a_body)
+        pool = [i for i in pool if i not in not_a_body]
+    for i, j in duplicates:
         rejected[i] = f"duplicate_of_{j}"
-    for i in alive:
-        if i not in rejected and shapes[i].elongation > config.max_elongation:
-            at_edge = image_shape is not None and _touches_border(shapes[i], image_shape)
-            rejected[i] = "cut_by_border" if at_edge else "implant_elongated"
-    alive = [i for i in alive if i not in rejected]
     if len(alive) >= 3:
-        areas = np.array([shapes[i].area for i in alive])
-        median = float(np.median(areas))
-        for i, area in zip(alive, areas, strict=False):
+        median = float(np.median([shapes[i].area for i in alive]))
+        for i in alive:
             touches = image_shape is not None and _touches_border(shapes[i], image_shape)
-            low = config.min_area_ratio * (0.4 if touches else 1.0)
-            if area < low * median:
+            if shapes[i].area < config.min_area_ratio * (0.4 if touches else 1.0) * median:
                 rejected[i] = "too_small"
-            elif area > config.max_area_ratio * median:
-                rejected[i] = "too_large"
         alive = [i for i in alive if i not in rejected]
     return alive, rejected
+
+
+def _not_one_body(shapes, alive, image_shape, config) -> dict[int, str]:
+    """{index: reason} for what is too long (implant, or a body cut by the film edge) or too
+    large (vs the median body) to be one vertebral body."""
+    out = {}
+    for i in alive:
+        if shapes[i].elongation > config.max_elongation:
+            at_edge = image_shape is not None and _touches_border(shapes[i], image_shape)
+            out[i] = "cut_by_border" if at_edge else "implant_elongated"
+    rest = [i for i in alive if i not in out]
+    if len(rest) >= 3:
+        limit = config.max_area_ratio * float(np.median([shapes[i].area for i in rest]))
+        out.update({i: "too_large" for i in rest if shapes[i].area > limit})
+    return out
 
 
 def _touches_border(shape: Shape, image_shape: tuple[int, int]) -> bool:

@@ -32,6 +32,8 @@ class ColumnSummary:
     s1_class_prob: float | None = None  # the detector's S1 probability for that body
     class_scores: bool = False  # the detector gave level classes
     odd_spacing: list[str] = field(default_factory=list)  # "L1-L2": spacing fits no count
+    # Best detector score among bodies left out of the column below its lowest labelled body.
+    skipped_below_score: float = 0.0
 
 
 def build_flags(column: ColumnSummary, low_confidence: float) -> dict:
@@ -73,6 +75,12 @@ def build_flags(column: ColumnSummary, low_confidence: float) -> dict:
 # Shape evidence (nats) below which a body labelled S1 is taken for the sacrum by its place at
 # the bottom of the column rather than by its shape (e**2: about 7 to 1).
 S1_SHAPE_SURE = 2.0
+# Detector S1 probability that confirms an S1 whose shape does not: a near tie with L5 (a
+# model unsure of the lowest body it sees) confirms nothing.
+S1_CLASS_SURE = 0.8
+# A body the detector is this sure of, left out below the column's lowest labelled body, may be
+# the real S1 (or L5): the column could be shifted by one.
+SKIPPED_BELOW_SURE = 0.5
 
 
 def low_confidence_reasons(column: ColumnSummary, low_levels: list[str], found: set[str],
@@ -97,7 +105,11 @@ def low_confidence_reasons(column: ColumnSummary, low_levels: list[str], found: 
         reasons.append("S1 not found and no film edge below the column")
     elif "S1" not in found:
         reasons.append("S1 cut by the film edge: levels counted from the top")
-    sure_by_class = (column.s1_class_prob or 0.0) >= 0.5
+    if column.skipped_below_score >= SKIPPED_BELOW_SURE:
+        reasons.append(f"a detection below the lowest labelled body (score "
+                       f"{column.skipped_below_score:.2f}) was left out: the column could be "
+                       "shifted by one level")
+    sure_by_class = (column.s1_class_prob or 0.0) >= S1_CLASS_SURE
     if ("S1" in found and column.s1_shape_llr is not None
             and column.s1_shape_llr < S1_SHAPE_SURE and not sure_by_class):
         reasons.append("S1 recognised by position only (its shape is not clearly sacral)")
@@ -109,6 +121,13 @@ def low_confidence_reasons(column: ColumnSummary, low_levels: list[str], found: 
         reasons.append(f"{above} lumbar-type bodies above S1: T12..L5 or L1..L6 cannot be told "
                        "apart without ribs or class scores; counted from the sacrum (top body "
                        "could be L1 or T12)")
+    elif "L6" in found:
+        # Class scores cannot confirm an L6 either: a detector without thoracic or L6 classes
+        # scores T12 as "L1" and an L6 as "L5", and one that counts from the top of the film
+        # shifts every class by one when a T12 is in view; an L6 then reconciles its scores
+        # with the sacrum, which is the commoner error than a real sixth lumbar body.
+        reasons.append("L6 counted: a sixth lumbar body cannot be confirmed by class scores "
+                       "(the column could be T12..L5)")
     return reasons
 
 

@@ -38,6 +38,11 @@ class Shape:
         return float(proj.max() - proj.min())
 
 
+def unit(v: np.ndarray) -> np.ndarray:
+    """``v`` scaled to length 1; a zero vector stays (near) zero instead of becoming NaN."""
+    return v / max(float(np.linalg.norm(v)), 1e-9)
+
+
 def shape_of(candidate: Candidate) -> Shape | None:
     """The candidate's outline; None when it has no area (empty mask, degenerate polygon)."""
     if candidate.polygon is not None:

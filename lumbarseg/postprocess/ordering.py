@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lumbarseg.postprocess.geometry import Shape
+from lumbarseg.postprocess.geometry import Shape, unit
 
 
 def column_axis(centroids: np.ndarray, shapes: list[Shape]) -> np.ndarray:
@@ -62,5 +62,5 @@ def tangents(points: np.ndarray) -> np.ndarray:
     for i in range(n):
         a, b = points[max(0, i - 1)], points[min(n - 1, i + 1)]
         d = b - a
-        out[i] = d / max(np.linalg.norm(d), 1e-9)
+        out[i] = unit(d)
     return out

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from lumbarseg.postprocess.endplates import body_frame
-from lumbarseg.postprocess.geometry import Shape
+from lumbarseg.postprocess.geometry import Shape, unit
 
 _SLICES = 18  # over 15-85 % of the height; each direction reads 15 of them
 # Share of the height where widths are read: clear of rounded corners, and stopping before a
@@ -120,10 +120,10 @@ def sacrum_llr(shapes: list[Shape], centroids: np.ndarray) -> tuple[np.ndarray, 
             direction = np.array([0.0, 1.0])
         else:
             direction = centroids[k] - centroids[k - 1] if k else centroids[1] - centroids[0]
-        down[k], up[k] = tapers(shapes[k], direction / max(np.linalg.norm(direction), 1e-9))
+        down[k], up[k] = tapers(shapes[k], unit(direction))
     if n > 1:  # the last body's caudal direction, reversed, is toward the one before it
         direction = centroids[-2] - centroids[-1]
-        up[-1] = tapers(shapes[-1], direction / max(np.linalg.norm(direction), 1e-9))[0]
+        up[-1] = tapers(shapes[-1], unit(direction))[0]
     out = []
     for values in (down, up):
         llr = np.clip((TAPER_LUMBAR - values) / TAPER_SCALE, -MAX_LLR, MAX_LLR)

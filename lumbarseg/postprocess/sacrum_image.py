@@ -19,7 +19,7 @@ import numpy as np
 from scipy.ndimage import map_coordinates
 
 from lumbarseg.postprocess.endplates import body_frame
-from lumbarseg.postprocess.geometry import Shape
+from lumbarseg.postprocess.geometry import Shape, unit
 
 # Profile positions, in body heights from the caudal edge (negative: inside the body).
 _T = np.linspace(-0.4, 0.8, 25)
@@ -107,8 +107,8 @@ def image_sacrum_llrs(image: np.ndarray, shapes: list[Shape], centroids: np.ndar
     levels = film_range(image)
     for k in sorted({n - 2, n - 1}):
         d = centroids[k + 1] - centroids[k] if k < n - 1 else centroids[k] - centroids[k - 1]
-        down[k] = image_sacrum_llr(image, shapes[k], d / max(np.linalg.norm(d), 1e-9), levels)
+        down[k] = image_sacrum_llr(image, shapes[k], unit(d), levels)
     for k in sorted({0, 1}):
         d = centroids[k - 1] - centroids[k] if k else centroids[0] - centroids[1]
-        up[k] = image_sacrum_llr(image, shapes[k], d / max(np.linalg.norm(d), 1e-9), levels)
+        up[k] = image_sacrum_llr(image, shapes[k], unit(d), levels)
     return down, up

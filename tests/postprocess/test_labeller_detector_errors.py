@@ -1,0 +1,103 @@
+"""What a trained detector gives that clean outlines do not, on real BUU-LSPINE columns: a box
+around the sacrum and pelvis, metal across a body, a faint S2 below the sacrum, an L6 that
+reconciles class scores with the sacrum, a confident body left out below the column."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lumbarseg.postprocess import Candidate, label_vertebrae
+from lumbarseg.postprocess.flags import ColumnSummary, build_flags
+from tests.helpers import buu_cases as bc
+
+LUMBAR_TO_S1 = ["L1", "L2", "L3", "L4", "L5", "S1"]
+
+
+def _scored_case(path, seed: int = 0) -> bc.Case:
+    return bc.with_class_scores(bc.load_case(path), np.random.default_rng(seed), sharp=0.9)
+
+
+def test_a_box_too_large_for_one_body_cannot_remove_the_sacrum_it_contains(buu_files):
+    case = bc.load_case(buu_files[5])
+    cands = bc.candidates(case)
+    s1 = case.bodies[-1].corners
+    lo, hi = s1.min(0), s1.max(0)
+    pad = 1.2 * (hi - lo)
+    x0, y0, x1, y1 = *(lo - pad), *(hi + pad)
+    box = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+    cands.append(Candidate(polygon=box, score=0.6))
+    res = label_vertebrae(cands, image_shape=case.size)
+    assert {r.index: r.reason for r in res.rejected} == {6: "too_large"}
+    assert [v.level for v in res.vertebrae] == LUMBAR_TO_S1
+
+
+def test_a_body_crossed_by_a_screw_is_kept_and_a_solid_cage_is_not(buu_files):
+    case = bc.load_case(buu_files[3])
+    h, w = case.size
+    image = np.full((h, w), 0.3, np.float32)
+    masks = bc.masks_of(case)
+    for m in masks:
+        image[m] = 0.6
+    # a screw along L4: saturated over about 60 % of the body's outline
+    ys, xs = np.nonzero(masks[3])
+    rows = ys.min() + np.arange(int(0.6 * (ys.max() - ys.min())))
+    image[rows[:, None], np.arange(xs.min(), xs.max() + 1)[None, :]] = np.where(
+        masks[3][rows][:, xs.min():xs.max() + 1], 1.0, image[rows][:, xs.min():xs.max() + 1])
+    assert 0.55 < np.mean(image[masks[3]] == 1.0) < 0.7
+    # a solid cage in the L2-L3 disc space
+    ys, xs = np.nonzero(masks[1])
+    cage = np.zeros_like(masks[1])
+    cy, cx, half = int(ys.max()), int(xs.mean()), int((xs.max() - xs.min()) * 0.35)
+    cage[cy - half:cy + half, cx - half:cx + half] = True
+    image[cage] = 1.0
+    cands = [Candidate(mask=m) for m in masks] + [Candidate(mask=cage, score=0.99)]
+    res = label_vertebrae(cands, image=image)
+    assert {r.index: r.reason for r in res.rejected} == {6: "implant_metal"}
+    assert [v.level for v in res.vertebrae] == LUMBAR_TO_S1
+
+
+def test_a_half_sure_detection_of_s2_does_not_turn_the_sacrum_into_an_l6(buu_files):
+    """Below the sacrum the detector often finds S2, unsure (score 0.5) but scored as S1."""
+    wrong = []
+    for path in buu_files:
+        case = _scored_case(path)
+        s1 = case.bodies[-1]
+        step = s1.corners.mean(0) - case.bodies[-2].corners.mean(0)
+        case.bodies.append(bc.Body("S2", s1.corners + 0.9 * step, 0.5,
+                                   np.array([0, 0, 0, 0, 0.08, 0.92]), is_vertebra=False))
+        res = label_vertebrae(bc.candidates(case), image_shape=case.size)
+        got = {v.index: v.level for v in res.vertebrae}
+        if [got.get(i) for i in range(6)] != LUMBAR_TO_S1 or 6 in got:
+            wrong.append((path.stem, got))
+    assert not wrong
+
+
+def test_an_l6_is_flagged_even_with_class_scores(buu_files):
+    for path in buu_files[:5]:
+        case = bc.six_lumbar(_scored_case(path), "L6")
+        res = label_vertebrae(bc.candidates(case), image_shape=case.size)
+        levels = [v.level for v in res.vertebrae]
+        if "L6" in levels:
+            assert res.flags["low_confidence"]
+            assert any("L6" in r for r in res.flags["low_confidence_reasons"])
+
+
+def test_a_confident_detection_left_out_below_the_column_is_flagged():
+    column = ColumnSummary(levels=LUMBAR_TO_S1, spans=[[lv] for lv in LUMBAR_TO_S1],
+                           confidences=[0.99] * 6, near_bottom=False, class_scores=True,
+                           s1_class_prob=0.95, s1_shape_llr=3.0)
+    assert not build_flags(column, 0.7)["low_confidence"]
+    column.skipped_below_score = 0.85
+    flags = build_flags(column, 0.7)
+    assert flags["low_confidence"]
+    assert any("left out" in r for r in flags["low_confidence_reasons"])
+
+
+def test_a_near_tie_between_l5_and_s1_does_not_confirm_the_sacrum():
+    column = ColumnSummary(levels=LUMBAR_TO_S1, spans=[[lv] for lv in LUMBAR_TO_S1],
+                           confidences=[0.99] * 6, near_bottom=False, class_scores=True,
+                           s1_class_prob=0.95, s1_shape_llr=0.5)
+    assert not build_flags(column, 0.7)["low_confidence"]
+    column.s1_class_prob = 0.52
+    reasons = build_flags(column, 0.7)["low_confidence_reasons"]
+    assert any("position only" in r for r in reasons)
