@@ -10,7 +10,8 @@ Public API (stable; batch inference and the ``lumbarseg label`` command use it):
     result.vertebrae    # [LabelledVertebra(index, level, confidence, score, box, mask, polygon,
                         #   spans)] cranial -> caudal; level in L1..L5, S1, or T12/L6
     result.rejected     # [Rejection(index, reason)]: implant_metal, implant_elongated,
-                        #   duplicate_of_<i>, too_small, too_large, off_column, not_in_column...
+                        #   duplicate_of_<i>, merged_bodies, too_small, too_large, off_column,
+                        #   not_in_column, thoracic_above_T11...
     result.flags        # dict: missing_levels, gap_levels, fov_cut_top, fov_cut_bottom,
                         #   transitional_suspected, implants_present, fused_block,
                         #   low_confidence, facing, anchor, ... (``flag_names`` lists raised ones)

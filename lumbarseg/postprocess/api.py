@@ -81,8 +81,11 @@ def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[
     result = assign_levels(evidence, down, config, *edges)
     column.orientation_confidence = result.orientation_confidence
     column.class_scores = any(e.class_probs is not None for e in evidence)
+    first = result.positions[0] if result.positions else None
+    thoracic = first is not None and EXT_LEVELS[result.levels[0]] == "T11"
     for pos in result.skipped:
-        rejected[ordered[pos]] = "not_in_column"
+        above = first is not None and (pos > first if result.reversed else pos < first)
+        rejected[ordered[pos]] = "thoracic_above_T11" if thoracic and above else "not_in_column"
     if result.positions:
         last = result.positions[-1]
         below = [p for p in result.skipped if (p < last if result.reversed else p > last)]

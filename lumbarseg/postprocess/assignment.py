@@ -195,10 +195,17 @@ def _run(bodies: list[BodyEvidence], unit: float, config: LabellerConfig,
     alpha = np.zeros((n, len(EXT_LEVELS)))  # forward log-sums over paths ending at (i, level)
     best_path = np.zeros_like(alpha)  # Viterbi: best path score ending at (i, level)
     back: list[list[tuple[int, int] | None]] = []
+    # A film that shows more of the thoracic spine has vertebrae above T11, the highest level
+    # named here: the column may then start at T11 (at its own prior) below bodies left
+    # unlabelled as thoracic, each costing the prior of one more visible body. A detector is
+    # sure of them: skipping them as junk instead would force an L6 into the column.
+    above_t11 = np.where(np.arange(len(EXT_LEVELS)) == T11, start, NEG)
     for i in range(n):
         terms = [start + skip_prefix[i]]
-        vterms = [start + skip_prefix[i]]
-        sources: list[int] = [-1]
+        if i > 0:
+            terms.append(above_t11 + i * _log(config.thoracic_above_prior))
+        vterms = list(terms)
+        sources: list[int] = [-1] * len(terms)
         for j in range(i):
             skipped = skip_prefix[i] - skip_prefix[j + 1]
             terms.append(_lse(alpha[j][:, None] + trans[j, i], axis=0) + skipped)

@@ -20,7 +20,7 @@ class LabellerConfig:
     off_column_widths: float = 0.9  # centroid distance from the column curve, in body widths
     min_score: float = 0.05  # detections below this score are ignored
     # --- assignment (one decision for the whole column) ---
-    class_score_weight: float = 1.0  # weight of detector class scores vs anatomy
+    class_score_weight: float = 0.5  # weight of detector class scores vs anatomy
     shape_weight: float = 1.0  # weight of the S1-shape evidence
     image_weight: float = 1.0  # weight of the film's evidence (disc gap below or not), 0 = off
     spacing_sigma: float = 0.2  # log-ratio std of centroid spacing vs expected
@@ -29,6 +29,7 @@ class LabellerConfig:
     gap_penalty: float = 2.5  # log-cost per level missing between two kept bodies
     transitional_prior: float = 0.08  # prior of a sixth lumbar body (L6, lumbarised S1)
     t12_prior: float = 0.3  # prior that the top body is T12 (T11 a quarter of it)
+    thoracic_above_prior: float = 0.3  # per vertebra seen above T11 (thoracolumbar film)
     top_cut_prior: float = 0.2  # prior that the first body found is below L1 (L1 missed)
     bottom_cut_prior: float = 0.15  # prior that the last body found is above S1 (film low-centred)
     skip_below_s1: float = 3.0  # log-cost per body left unlabelled below the body called S1

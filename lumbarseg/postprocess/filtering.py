@@ -37,9 +37,13 @@ def filter_candidates(
         for i in _metal(candidates, shapes, alive, image, config):
             rejected[i] = "implant_metal"
         alive = [i for i in alive if i not in rejected]
-    pool = list(alive)
+    polys = {i: shapely.make_valid(shapely.Polygon(shapes[i].outline)) for i in alive}
+    # A mask holding two bodies found on their own is a merge of them, not a body.
+    for i in _merges(polys, alive, config):
+        rejected[i] = "merged_bodies"
+    pool = [i for i in alive if i not in rejected]
     while True:
-        duplicates = _duplicates(candidates, shapes, pool, config)
+        duplicates = _duplicates(candidates, polys, pool, config)
         losers = {i for i, _ in duplicates}
         alive = [i for i in pool if i not in losers]
         not_a_body = _not_one_body(shapes, alive, image_shape, config)
@@ -71,6 +75,24 @@ def _not_one_body(shapes, alive, image_shape, config) -> dict[int, str]:
     if len(rest) >= 3:
         limit = config.max_area_ratio * float(np.median([shapes[i].area for i in rest]))
         out.update({i: "too_large" for i in rest if shapes[i].area > limit})
+    return out
+
+
+def _merges(polys: dict, alive: list[int], config) -> dict[int, list[int]]:
+    """{container: [bodies]} for masks holding two or more detections that are neither inside
+    one another nor duplicates of each other."""
+    out = {}
+    for i in alive:
+        inside = [j for j in alive if j != i and polys[j].area < polys[i].area
+                  and polys[i].intersects(polys[j])
+                  and polys[i].intersection(polys[j]).area
+                  > config.duplicate_containment * polys[j].area]
+        distinct = [j for j in inside
+                    if all(polys[j].intersection(polys[k]).area
+                           < (1 - config.duplicate_containment) * min(polys[j].area, polys[k].area)
+                           for k in inside if k != j)]
+        if len(distinct) >= 2:
+            out[i] = distinct
     return out
 
 
@@ -107,12 +129,11 @@ def _metal(candidates, shapes, alive, image, config) -> list[int]:
             if f >= config.metal_fraction and medians[i] > typical + 0.15 * (hi - lo)]
 
 
-def _duplicates(candidates, shapes, alive, config) -> list[tuple[int, int]]:
+def _duplicates(candidates, polys, alive, config) -> list[tuple[int, int]]:
     """(dropped, kept) pairs: two detections of the same body (IoU: the lower score goes) or a
     part detected inside a body (containment: the smaller goes, whatever its score)."""
     if len(alive) < 2:
         return []
-    polys = {i: shapely.make_valid(shapely.Polygon(shapes[i].outline)) for i in alive}
     pairs = []
     for x, i in enumerate(alive):
         for j in alive[x + 1:]:

@@ -75,6 +75,9 @@ def build_flags(column: ColumnSummary, low_confidence: float) -> dict:
 # Shape evidence (nats) below which a body labelled S1 is taken for the sacrum by its place at
 # the bottom of the column rather than by its shape (e**2: about 7 to 1).
 S1_SHAPE_SURE = 2.0
+# Shape and film evidence (nats) below which a body labelled S1 looks lumbar: class scores alone
+# then say S1, and a model that missed the sacrum calls the L5 above it S1.
+S1_SHAPE_AGAINST = -1.0
 # Detector S1 probability that confirms an S1 whose shape does not: a near tie with L5 (a
 # model unsure of the lowest body it sees) confirms nothing.
 S1_CLASS_SURE = 0.8
@@ -110,6 +113,8 @@ def low_confidence_reasons(column: ColumnSummary, low_levels: list[str], found: 
                        f"{column.skipped_below_score:.2f}) was left out: the column could be "
                        "shifted by one level")
     sure_by_class = (column.s1_class_prob or 0.0) >= S1_CLASS_SURE
+    if "S1" in found and column.s1_shape_llr is not None and column.s1_shape_llr < S1_SHAPE_AGAINST:
+        reasons.append("S1 by class score only: its shape and the film below it look lumbar")
     if ("S1" in found and column.s1_shape_llr is not None
             and column.s1_shape_llr < S1_SHAPE_SURE and not sure_by_class):
         reasons.append("S1 recognised by position only (its shape is not clearly sacral)")

@@ -5,6 +5,7 @@ reconciles class scores with the sacrum, a confident body left out below the col
 from __future__ import annotations
 
 import numpy as np
+import shapely
 
 from lumbarseg.postprocess import Candidate, label_vertebrae
 from lumbarseg.postprocess.flags import ColumnSummary, build_flags
@@ -27,7 +28,19 @@ def test_a_box_too_large_for_one_body_cannot_remove_the_sacrum_it_contains(buu_f
     box = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
     cands.append(Candidate(polygon=box, score=0.6))
     res = label_vertebrae(cands, image_shape=case.size)
-    assert {r.index: r.reason for r in res.rejected} == {6: "too_large"}
+    assert [r.index for r in res.rejected] == [6]
+    assert [v.level for v in res.vertebrae] == LUMBAR_TO_S1
+
+
+def test_a_mask_over_two_bodies_found_on_their_own_is_a_merge_not_a_body(buu_files):
+    """A low-scored mask over L5 and S1 would win both by containment (the smaller goes)."""
+    case = bc.load_case(buu_files[7])
+    cands = bc.candidates(case)
+    l5, s1 = case.bodies[4].corners, case.bodies[5].corners
+    both = shapely.convex_hull(shapely.MultiPoint(np.concatenate([l5, s1]))).buffer(2.0)
+    cands.append(Candidate(polygon=np.asarray(both.exterior.coords)[:-1], score=0.5))
+    res = label_vertebrae(cands, image_shape=case.size)
+    assert {r.index: r.reason for r in res.rejected} == {6: "merged_bodies"}
     assert [v.level for v in res.vertebrae] == LUMBAR_TO_S1
 
 
@@ -101,3 +114,19 @@ def test_a_near_tie_between_l5_and_s1_does_not_confirm_the_sacrum():
     column.s1_class_prob = 0.52
     reasons = build_flags(column, 0.7)["low_confidence_reasons"]
     assert any("position only" in r for r in reasons)
+
+
+def test_vertebrae_above_t11_are_left_thoracic_not_pushed_into_an_l6(buu_files):
+    """A thoracolumbar film shows T10 (and more) above T11, the highest level named."""
+    wrong = []
+    for path in buu_files[:20]:
+        case = bc.add_thoracic(bc.load_case(path), 2)
+        case = bc.add_thoracic(case, 1)  # a third body above: T10
+        case.bodies[0].level = "T10"
+        res = label_vertebrae(bc.candidates(case), image_shape=case.size)
+        got = {v.index: v.level for v in res.vertebrae}
+        want = ["T11", "T12", *LUMBAR_TO_S1]
+        reasons = {r.index: r.reason for r in res.rejected}
+        if [got.get(i) for i in range(1, 9)] != want or reasons.get(0) != "thoracic_above_T11":
+            wrong.append((path.stem, got, reasons))
+    assert not wrong
