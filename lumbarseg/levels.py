@@ -11,9 +11,9 @@ import re
 LEVELS: tuple[str, ...] = ("L1", "L2", "L3", "L4", "L5", "S1")
 NUM_LEVELS = len(LEVELS)
 # Labels the postprocessor may emit beyond the six trained classes, when the anatomy says so.
-EXTRA_LEVELS: tuple[str, ...] = ("T12", "L6")
-# Every body the labeller reasons about, top to bottom: T11 (context only, never emitted),
-# T12, L1..L5, a supernumerary L6, S1. The one anatomical order for sorting levels.
+EXTRA_LEVELS: tuple[str, ...] = ("T11", "T12", "L6")
+# Every body the labeller names, top to bottom: T11, T12, L1..L5, a supernumerary L6, S1 (bodies
+# above T11 are left unlabelled as thoracic). The one anatomical order for sorting levels.
 EXTENDED_LEVELS: tuple[str, ...] = ("T11", "T12", "L1", "L2", "L3", "L4", "L5", "L6", "S1")
 
 COCO_CATEGORIES: list[dict] = [

@@ -44,6 +44,7 @@ from lumbarseg.levels import EXTRA_LEVELS, LEVEL_COLORS, LEVELS, level_rank
 # SNOMED CT has no "first sacral vertebra" in pydicom's dictionary; S1 is coded as the sacrum.
 # L6 (a lumbarised S1 / supernumerary lumbar vertebra) has no concept: coded as "Vertebra".
 LEVEL_CODE_KEYWORDS: dict[str, str] = {
+    "T11": "T11Vertebra",
     "T12": "T12Vertebra",
     "L1": "L1Vertebra",
     "L2": "L2Vertebra",
@@ -55,6 +56,7 @@ LEVEL_CODE_KEYWORDS: dict[str, str] = {
 }
 # Anatomic region of each level (the spine segment it belongs to).
 LEVEL_REGION_KEYWORDS: dict[str, str] = {
+    "T11": "ThoracicSpine",
     "T12": "ThoracicSpine",
     "S1": "LumboSacralSpine",
 }

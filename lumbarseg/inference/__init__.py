@@ -19,7 +19,7 @@ export, HTML report, evaluation) read it, so the layout is a contract:
     pixel_spacing_source (which spacing the *_mm values use, ``io.dicom._spacing``; null
     without one), model (fingerprint of config incl. LUMBARSEG.LABELLER, weights, labeller
     and lumbarseg version), source {format, photometric, voi, burned_in_annotation (only when
-    the DICOM says YES)}, vertebrae: [{level, category_id (null for T12/L6), score,
+    the DICOM says YES)}, vertebrae: [{level, category_id (null for T11/T12/L6), score,
     level_confidence, bbox (XYWH), segmentation (RLE), spans}], rejected: [{reason, score,
     bbox}], flags, measurements}`` (+ ``relative_path`` only with ``--keep-paths``, ``phi``
     only with ``--keep-phi``; ``writers.ImageRecord``). Written atomically as each image

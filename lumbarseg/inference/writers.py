@@ -49,7 +49,7 @@ class FileReason(TypedDict, total=False):
 
 class Vertebra(TypedDict):
     level: str
-    category_id: int | None  # None for T12/L6: no COCO category of their own
+    category_id: int | None  # None for T11/T12/L6: no COCO category of their own
     score: float
     level_confidence: float
     bbox: list[float]  # XYWH
@@ -405,7 +405,7 @@ def summary_columns(keep_phi: bool, keep_paths: bool) -> tuple[str, ...]:
 
 def _coco_results(item: InputItem, record: Mapping[str, Any]) -> Iterator[dict]:
     for v in record["vertebrae"]:
-        if v["category_id"] is None:  # T12/L6: no COCO category of their own
+        if v["category_id"] is None:  # T11/T12/L6: no COCO category of their own
             continue
         yield {"image_id": item.image_id, "category_id": v["category_id"],
                "segmentation": v["segmentation"], "bbox": v["bbox"], "score": coco_score(v)}

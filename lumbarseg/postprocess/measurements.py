@@ -16,7 +16,7 @@ import numpy as np
 from lumbarseg.levels import EXTENDED_LEVELS, LEVELS
 from lumbarseg.postprocess.endplates import Endplate
 
-ORDER = EXTENDED_LEVELS[1:]  # T12..S1: T11 is never emitted
+ORDER = EXTENDED_LEVELS
 
 
 MAX_DISC_ANGLE_DEG = 45.0

@@ -241,3 +241,24 @@ def test_default_run_exports_through_the_private_linkage(tmp_path):
     moved = tmp_path / "moved"
     root.rename(moved)
     assert export_run(run, moved, tmp_path / "seg2").written[0].name == "k1.dcm"
+
+
+def test_every_level_the_labeller_names_exports_with_its_own_code(tmp_path):
+    """T11, T12 and L6 are labels too (thoracolumbar films, transitional anatomy)."""
+    from lumbarseg.levels import EXTENDED_LEVELS
+
+    root = tmp_path / "in"
+    write_cr(root / "a.dcm")
+    masks = {}
+    for k, level in enumerate(EXTENDED_LEVELS):
+        mask = np.zeros((H, W), bool)
+        mask[2 + 10 * k:9 + 10 * k, 15:45] = True
+        masks[level] = mask
+    result = export_run(make_run(tmp_path, [make_record("key0001", "a.dcm", masks)]), root)
+    assert result.failures == [] and len(result.written) == 1
+    seg, labels = read_back(result.written[0])
+    assert labels == list(EXTENDED_LEVELS)
+    coded = {item.SegmentLabel: item.SegmentedPropertyTypeCodeSequence[0].CodeMeaning
+             for item in seg.SegmentSequence}
+    assert coded["T11"] == codes.SCT.T11Vertebra.meaning
+    assert coded["T12"] == codes.SCT.T12Vertebra.meaning
