@@ -30,7 +30,7 @@ def test_the_film_tells_the_sacrum_from_a_body_above_a_missed_one():
     # Bone continues below S1 without a disc space; below L5 a disc space comes, then bone.
     from lumbarseg.phantom import PhantomConfig, render_phantom
     from lumbarseg.postprocess.geometry import shape_of
-    from lumbarseg.postprocess.sacrum_image import film_range, image_sacrum_llr
+    from lumbarseg.postprocess.sacrum_image import MAX_FOR, film_range, image_sacrum_llr
     from tests.helpers.phantom_cases import phantom_candidates
 
     cfg = PhantomConfig(size=512, difficulty="normal", postop_share=0.5)
@@ -44,11 +44,13 @@ def test_the_film_tells_the_sacrum_from_a_body_above_a_missed_one():
             down = shapes[level].centroid - shapes[above].centroid
             llr = image_sacrum_llr(ph.pixels, shapes[level], down / np.linalg.norm(down), levels)
             if level == "S1":
-                assert llr > 1.0, seed
+                assert llr > 0.5, seed
             else:
                 lumbar.append(llr)
-    assert max(lumbar) <= 0.0  # 0 where a cage fills the disc space (no evidence)
-    assert sum(v < -1.0 for v in lumbar) >= 5
+    # A lumbar body over a collapsed disc (the phantoms draw disc height loss) reads like S1,
+    # which is why "no gap" is capped low; a clear gap is strong evidence against S1.
+    assert max(lumbar) <= MAX_FOR
+    assert sum(v < -1.0 for v in lumbar) >= 5 and np.mean(lumbar) < -0.5
 
 
 def test_the_film_keeps_the_count_when_a_body_is_missed():
