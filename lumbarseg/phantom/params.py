@@ -102,23 +102,7 @@ def sample_params(rng: np.random.Generator, config: PhantomConfig,
     lordosis = float(rng.uniform(20.0, 70.0))
     sacral_slope = float(np.clip(0.55 * lordosis + 12.0 + rng.normal(0, 5.0), 18.0, 60.0))
 
-    # Body shape family of this image: boxy, rounded, or osteoporotic (biconcave endplates).
-    shape = float(rng.uniform(0.0, 1.0))
-    concave = (0.6, 2.2) if shape < 0.8 else (1.8, 4.0)
-    radius = (2.0, 4.0) if shape < 0.55 else (3.5, 7.0)
-    bodies: dict[str, dict] = {}
-    for name in stack:
-        bodies[name] = {
-            "height": float(BODY_HEIGHT_MM[name] * s * rng.uniform(0.9, 1.1)),
-            "depth": float(BODY_DEPTH_MM[name] * s * rng.uniform(0.9, 1.1)),
-            "wedge_deg": float(BODY_WEDGE_DEG.get(name, -3.0) + rng.normal(0, 1.5)),
-            "concavity_sup": float(rng.uniform(*concave)),
-            "concavity_inf": float(rng.uniform(*concave)),
-            "waist": float(rng.uniform(0.3, 2.2)),
-            "radius": float(rng.uniform(*radius)),
-            "pedicle_len": float(rng.uniform(12.0, 17.0) * s),
-            "spinous_len": float(rng.uniform(24.0, 34.0) * s),
-        }
+    bodies = _sample_bodies(rng, stack, s)
     if patient.transitional == "sacralised_L5":
         bodies["L5"]["height"] *= 0.88
         bodies["L5"]["wedge_deg"] += 3.0
@@ -168,6 +152,28 @@ def sample_params(rng: np.random.Generator, config: PhantomConfig,
                 params.listhesis[upper].update(overlap=False, disc_factor=1.0)
     _sample_view(rng, config, params)
     return params
+
+
+def _sample_bodies(rng: np.random.Generator, stack: list[str], s: float) -> dict[str, dict]:
+    """Each body's size and shape; one shape family per image: boxy, rounded, or osteoporotic
+    (biconcave endplates)."""
+    shape = float(rng.uniform(0.0, 1.0))
+    concave = (0.6, 2.2) if shape < 0.8 else (1.8, 4.0)
+    radius = (2.0, 4.0) if shape < 0.55 else (3.5, 7.0)
+    bodies: dict[str, dict] = {}
+    for name in stack:
+        bodies[name] = {
+            "height": float(BODY_HEIGHT_MM[name] * s * rng.uniform(0.9, 1.1)),
+            "depth": float(BODY_DEPTH_MM[name] * s * rng.uniform(0.9, 1.1)),
+            "wedge_deg": float(BODY_WEDGE_DEG.get(name, -3.0) + rng.normal(0, 1.5)),
+            "concavity_sup": float(rng.uniform(*concave)),
+            "concavity_inf": float(rng.uniform(*concave)),
+            "waist": float(rng.uniform(0.3, 2.2)),
+            "radius": float(rng.uniform(*radius)),
+            "pedicle_len": float(rng.uniform(12.0, 17.0) * s),
+            "spinous_len": float(rng.uniform(24.0, 34.0) * s),
+        }
+    return bodies
 
 
 def _sample_disease(rng: np.random.Generator, preset, params: PhantomParams) -> None:
