@@ -32,8 +32,10 @@ SPLIT = (0.75, 0.1, 0.15)
 class DemoOptions:
     out: str = "output/demo"
     config: str = str(DEFAULT_CONFIG)
-    n_images: int = 240
-    size: int = 384
+    n_images: int = 400
+    size: int = 512
+    # Imaging-style families of the phantoms (None: all of them, see phantom.styles).
+    styles: tuple[str, ...] | None = None
     seed: int = 0
     max_iter: int | None = None  # None: the config's SOLVER.MAX_ITER
     retrain: bool = False
@@ -72,8 +74,10 @@ def prepare_data(options: DemoOptions, out: Path) -> dict[str, Path]:
     phantom = out / "phantom"
     annotations = phantom / "annotations.json"
     if not annotations.is_file():
-        generate_dataset(phantom, options.n_images, options.seed,
-                         config=PhantomConfig(size=options.size))
+        config = PhantomConfig(size=options.size)
+        if options.styles:
+            config = PhantomConfig(size=options.size, styles=tuple(options.styles))
+        generate_dataset(phantom, options.n_images, options.seed, config=config)
     coco = out / "coco"
     if not (coco / "annotations_test.json").is_file():
         # Phantoms identify nobody; the held-out folder is rebuilt from the source paths.

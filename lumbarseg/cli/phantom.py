@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from lumbarseg.phantom.config import DIFFICULTIES
+from lumbarseg.phantom.styles import STYLE_FAMILIES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="share of postoperative images with implants (default 0.3)")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes (output is identical for any number)")
+    parser.add_argument("--styles", nargs="+", choices=list(STYLE_FAMILIES),
+                        default=list(STYLE_FAMILIES),
+                        help="imaging-style families to draw from (default: all)")
     parser.add_argument("--preview", action="store_true", help="also write preview.png")
 
 
@@ -63,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from lumbarseg.phantom import PhantomConfig, generate_dataset
 
     config = PhantomConfig(size=args.size, difficulty=args.difficulty,
-                           postop_share=args.postop_share)
+                           postop_share=args.postop_share, styles=tuple(args.styles))
     start = time.perf_counter()
     with _progress(args.out, args.n):
         path = generate_dataset(args.out, args.n, args.seed, workers=args.workers,

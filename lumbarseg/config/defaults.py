@@ -26,10 +26,27 @@ def add_lumbarseg_config(cfg: CN) -> None:
     cfg.LUMBARSEG.DATASETS = []
     # Radiograph augmentation, applied by the dataset mapper during training only.
     cfg.LUMBARSEG.AUG = CN()
-    cfg.LUMBARSEG.AUG.BRIGHTNESS = (0.8, 1.2)
-    cfg.LUMBARSEG.AUG.CONTRAST = (0.8, 1.2)
-    cfg.LUMBARSEG.AUG.GAMMA = (0.8, 1.25)
-    cfg.LUMBARSEG.AUG.ROTATION_DEG = 8.0
+    # Wide photometric ranges: exposure and processing differ far more between systems than
+    # within one (the multi-scale resize is Detectron2's INPUT.MIN_SIZE_TRAIN list).
+    cfg.LUMBARSEG.AUG.BRIGHTNESS = (0.75, 1.25)
+    cfg.LUMBARSEG.AUG.CONTRAST = (0.6, 1.4)
+    cfg.LUMBARSEG.AUG.GAMMA = (0.6, 1.6)
+    cfg.LUMBARSEG.AUG.ROTATION_DEG = 10.0
+    # Films cut inside the column: crop up to CROP_MAX_CUT of the height off the top or bottom.
+    cfg.LUMBARSEG.AUG.CROP_PROB = 0.15
+    cfg.LUMBARSEG.AUG.CROP_MAX_CUT = 0.35
+    # Detector noise (uint8 grey levels) and blur (px), each on a share of images.
+    cfg.LUMBARSEG.AUG.NOISE_PROB = 0.2
+    cfg.LUMBARSEG.AUG.NOISE_STD = (2.0, 12.0)
+    cfg.LUMBARSEG.AUG.BLUR_PROB = 0.15
+    cfg.LUMBARSEG.AUG.BLUR_SIGMA = (0.5, 1.6)
+    # Grey-scale inversion (a MONOCHROME1 film with a wrong header).
+    cfg.LUMBARSEG.AUG.INVERT_PROB = 0.05
+    # Screws, rods and cages pasted over bodies; the masks stay as they are.
+    cfg.LUMBARSEG.AUG.IMPLANT_PROB = 0.1
+    # Decoded training images kept in memory per loader worker (MiB; 0 = off): a DICOM read
+    # costs more CPU than all augmentations together, and every image is seen several times.
+    cfg.LUMBARSEG.AUG.IMAGE_CACHE_MB = 512
     # Horizontal flips are safe: labels are levels, not sides.
     cfg.LUMBARSEG.AUG.HFLIP_PROB = 0.5
     cfg.LUMBARSEG.AUG.ENABLED = True

@@ -16,6 +16,7 @@ from detectron2.data import DatasetMapper
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 
+from lumbarseg.data.augment import ColumnCrop, ImplantPaste, RandomNoiseBlur, RandomPolarity
 from lumbarseg.evaluation.label_maps import ground_truth_label_map
 from lumbarseg.evaluation.structures import ground_truth_from_annotations
 from lumbarseg.io.radiograph import load_network_input
@@ -58,9 +59,26 @@ def build_radiograph_augmentation(cfg: CfgNode, is_train: bool) -> list[T.Augmen
             ),
         )
     augs.append(RandomIntensity(aug_cfg.BRIGHTNESS, aug_cfg.CONTRAST, aug_cfg.GAMMA))
+    augs.append(RandomNoiseBlur(aug_cfg.NOISE_PROB, aug_cfg.NOISE_STD, aug_cfg.BLUR_PROB,
+                                aug_cfg.BLUR_SIGMA))
+    if aug_cfg.INVERT_PROB > 0:
+        augs.append(RandomPolarity(aug_cfg.INVERT_PROB))
     if aug_cfg.HFLIP_PROB > 0:
         augs.append(T.RandomFlip(prob=aug_cfg.HFLIP_PROB, horizontal=True, vertical=False))
     return augs
+
+
+def build_record_augmentation(cfg: CfgNode, is_train: bool) -> list:
+    """Steps that need the annotations (crop of the column, implant paste); training only."""
+    aug_cfg = cfg.LUMBARSEG.AUG
+    if not (is_train and aug_cfg.ENABLED):
+        return []
+    steps: list = []
+    if aug_cfg.CROP_PROB > 0:
+        steps.append(ColumnCrop(aug_cfg.CROP_PROB, aug_cfg.CROP_MAX_CUT))
+    if aug_cfg.IMPLANT_PROB > 0:
+        steps.append(ImplantPaste(aug_cfg.IMPLANT_PROB))
+    return steps
 
 
 def semantic_label_map(annotations: list[dict], height: int, width: int) -> np.ndarray:
@@ -73,22 +91,39 @@ def semantic_label_map(annotations: list[dict], height: int, width: int) -> np.n
 
 class RadiographDatasetMapper(DatasetMapper):
     @configurable
-    def __init__(self, is_train: bool = True, *, semantic: bool = False, **kwargs):
+    def __init__(self, is_train: bool = True, *, semantic: bool = False,
+                 record_augmentations: list | None = None, cache_mb: float = 0.0, **kwargs):
         super().__init__(is_train, **kwargs)
         self.semantic = semantic
+        self.record_augmentations = list(record_augmentations or [])
+        self.cache_bytes = int(cache_mb * 2**20)
+        self._cache: dict[str, np.ndarray] = {}
+        self._cached = 0
 
     @classmethod
     def from_config(cls, cfg: CfgNode, is_train: bool = True) -> dict:
         ret = super().from_config(cfg, is_train)
         ret["augmentations"] = build_radiograph_augmentation(cfg, is_train)
+        ret["record_augmentations"] = build_record_augmentation(cfg, is_train)
+        ret["cache_mb"] = float(cfg.LUMBARSEG.AUG.IMAGE_CACHE_MB) if is_train else 0.0
         ret["semantic"] = cfg.MODEL.META_ARCHITECTURE == "SemanticSegmentor"
         if ret["semantic"]:
             ret["use_instance_mask"] = False
             ret["recompute_boxes"] = False
         return ret
 
+    def _network_input(self, path: str) -> np.ndarray:
+        """Decoded uint8 image, from the in-memory cache when it holds it (a copy)."""
+        gray = self._cache.get(path)
+        if gray is None:
+            gray = load_network_input(path)
+            if self._cached + gray.nbytes <= self.cache_bytes:
+                self._cache[path] = gray
+                self._cached += gray.nbytes
+        return gray.copy()
+
     def read_image(self, dataset_dict: dict) -> np.ndarray:
-        gray = load_network_input(dataset_dict["file_name"])
+        gray = self._network_input(dataset_dict["file_name"])
         if self.image_format == "L":
             return gray[:, :, None]
         return np.repeat(gray[:, :, None], 3, axis=2)
@@ -97,6 +132,10 @@ class RadiographDatasetMapper(DatasetMapper):
         dataset_dict = copy.deepcopy(dataset_dict)
         image = self.read_image(dataset_dict)
         utils.check_image_size(dataset_dict, image)
+        if self.is_train and "annotations" in dataset_dict:
+            for step in self.record_augmentations:
+                image, dataset_dict["annotations"] = step(image, dataset_dict["annotations"])
+            dataset_dict["height"], dataset_dict["width"] = image.shape[:2]
         sem_seg = None
         if self.semantic and "annotations" in dataset_dict:
             sem_seg = semantic_label_map(dataset_dict["annotations"], *image.shape[:2])

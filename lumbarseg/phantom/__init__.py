@@ -17,6 +17,14 @@ workers=1, preview=False) -> Path``
     (and ``preview.png``); same seed -> byte-identical files, for any ``workers``.
 ``sample_params(rng, config, patient=None)`` draws without rendering (for distribution tests).
 
+Imaging styles (``styles.py``): every image draws one family from ``PhantomConfig.styles`` -
+"cr", "dr", "film" (ranges of the X-ray renderer: processing, noise, blur, scatter, texture)
+or "flat" (a second renderer, ``flat.py``: uniform bodies, simple shading) - plus exposure
+errors and artefacts (grid lines, collimation that never covers the column, stitching seams,
+coarse bit depth). The column spans ``PhantomConfig.column_fraction`` of the film height
+(zoom), thoracic bodies T9-T12 with ribs show above L1 when the film reaches them (not
+annotated). ``params.imaging["style"]`` records the family.
+
 Dataset format (``annotations.json``, COCO instances)
 ------------------------------------------------------
 categories = ``lumbarseg.levels.COCO_CATEGORIES`` (1..6 = L1..L5, S1). Image entries:
@@ -43,6 +51,7 @@ covers [c, c+1] x [r, r+1].
 - ``lordosis_deg``: angle between the L1 and S1 superior endplate lines (corner to corner),
   positive = lordosis. ``sacral_slope_deg`` is in the patient frame (before image rotation);
   ``rotation_deg`` is the in-plane rotation of the film.
+- ``style``: the imaging-style family of the image.
 - ``pixel_spacing_mm`` [row, col] (the value written to PixelSpacing/ImagerPixelSpacing).
 - ``fov_cut`` {top, bottom}; ``levels_present`` (annotated levels); ``dropped_levels``
   {level: visible fraction} for bodies cut below ``scene.MIN_VISIBLE_FRACTION`` (not

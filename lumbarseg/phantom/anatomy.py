@@ -206,7 +206,7 @@ def _add_sacrum_tail(params: PhantomParams, anatomy: Anatomy) -> None:
 
 
 def _add_ribs(params: PhantomParams, anatomy: Anatomy, rng: np.random.Generator) -> None:
-    names = [n for n in ("T12", "T11") if n in anatomy.bodies]
+    names = [n for n in ("T12", "T11", "T10", "T9") if n in anatomy.bodies]
     for k in range(params.soft["ribs"]):
         body = anatomy.bodies[names[k % len(names)]]
         origin, u, h = _local_frame(body)
@@ -217,7 +217,8 @@ def _add_ribs(params: PhantomParams, anatomy: Anatomy, rng: np.random.Generator)
         path = path * (0.7 + 0.06 * k)
         centre = chaikin(start + path + (0, 8.0 * (k // 2)), 3)
         width = np.linspace(8.0, 11.0, len(centre))
-        anatomy.shapes.append(Shape(band(centre, width), 0.12, rim=0.15, rim_mm=1.3))
+        mu = params.soft.get("rib_mu", 0.12)
+        anatomy.shapes.append(Shape(band(centre, width), mu, rim=0.15, rim_mm=1.3))
 
 
 def _add_pelvis(params: PhantomParams, anatomy: Anatomy) -> None:

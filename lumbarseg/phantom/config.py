@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from lumbarseg.errors import LumbarsegError
+from lumbarseg.phantom.styles import DEFAULT_STYLES, STYLE_FAMILIES
 
 MIN_SIZE = 128
 MAX_SIZE = 2048
@@ -71,8 +72,20 @@ class PhantomConfig:
     listhesis_share: float | None = None
     transitional_share: float | None = None
     fov_cut_share: float | None = None
+    # Imaging-style families drawn from (uniformly); see ``styles.STYLE_FAMILIES``.
+    styles: tuple[str, ...] = DEFAULT_STYLES
+    # Share of the film height the column L1 top..S1 bottom spans when it is not cut.
+    column_fraction: tuple[float, float] = (0.4, 0.95)
 
     def __post_init__(self) -> None:
+        unknown = [s for s in self.styles if s not in STYLE_FAMILIES]
+        if not self.styles or unknown:
+            raise LumbarsegError(f"styles {list(self.styles)!r}: choose from "
+                                 f"{', '.join(STYLE_FAMILIES)}")
+        lo, hi = self.column_fraction
+        if not 0.1 <= lo <= hi <= 1.0:
+            raise LumbarsegError(f"column_fraction {self.column_fraction} is not 0.1 <= lo <= hi "
+                                 "<= 1")
         if self.difficulty not in DIFFICULTIES:
             raise LumbarsegError(
                 f"difficulty {self.difficulty!r} is not one of {', '.join(DIFFICULTIES)}"

@@ -131,15 +131,17 @@ def render(params: PhantomParams, anatomy: Anatomy, view: View,
     lo = float(np.percentile(non_metal, 0.5))
     hi = float(np.percentile(non_metal, 99.7))
     hi += 0.12 * (hi - lo)
+    shift = im.get("exposure", 0.0) * (hi - lo)  # a mis-set window: too dark or burnt out
+    lo, hi = lo + shift, hi + shift
     levels = np.clip((density - lo) * (LUT_SIZE / (hi - lo)), 0, LUT_SIZE).astype(np.int32)
     curve = np.linspace(0.0, 1.0, LUT_SIZE + 1, dtype=np.float32) ** np.float32(im["gamma"])
     display = curve[levels]
     display[is_metal > 0] = np.maximum(display[is_metal > 0], 0.995)
-    _burn_markers(display, params, rng)
+    burn_markers(display, params, rng)
     return display.astype(np.float32)
 
 
-def _burn_markers(display: np.ndarray, params: PhantomParams, rng: np.random.Generator) -> None:
+def burn_markers(display: np.ndarray, params: PhantomParams, rng: np.random.Generator) -> None:
     """Lead side marker (saturated) and faint burned-in text, like real films."""
     h, w = display.shape
     scale = h / 700.0

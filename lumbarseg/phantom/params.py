@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from lumbarseg.phantom.config import PhantomConfig
+from lumbarseg.phantom.styles import sample_imaging
 
 # Bodies above the sacrum, bottom to top, named by counting from the sacrum (see __init__).
 LUMBAR = ("L5", "L4", "L3", "L2", "L1")
@@ -20,15 +21,16 @@ LUMBAR = ("L5", "L4", "L3", "L2", "L1")
 DISC_WEIGHTS = {"L5": 0.34, "L4": 0.27, "L3": 0.18, "L2": 0.12, "L1": 0.09}
 BODY_WEDGE_DEG = {"L1": -2.0, "L2": -1.0, "L3": 0.0, "L4": 1.5, "L5": 4.0}
 BODY_HEIGHT_MM = {"L1": 25.5, "L2": 26.5, "L3": 27.5, "L4": 27.5, "L5": 27.0, "X": 25.0,
-                  "T12": 23.5, "T11": 22.0}
+                  "T12": 23.5, "T11": 22.0, "T10": 21.0, "T9": 20.0}
 BODY_DEPTH_MM = {"L1": 35.0, "L2": 37.0, "L3": 38.5, "L4": 39.5, "L5": 40.0, "X": 34.0,
-                 "T12": 32.5, "T11": 31.0}
+                 "T12": 32.5, "T11": 31.0, "T10": 29.5, "T9": 28.0}
 DISC_HEIGHT_MM = {"L5": 10.5, "L4": 11.0, "L3": 10.0, "L2": 9.0, "L1": 8.0, "X": 7.0,
-                  "T12": 6.0, "T11": 5.5}
+                  "T12": 6.0, "T11": 5.5, "T10": 5.0, "T9": 5.0}
+THORACIC = ("T12", "T11", "T10", "T9")
 FUSIONS = (("L4", "L5"), ("L5", "S1"), ("L4", "S1"), ("L3", "L5"), ("L3", "S1"), ("L2", "L5"),
            ("L3", "L4"), ("L2", "S1"))
 FUSION_WEIGHTS = (0.24, 0.18, 0.18, 0.12, 0.1, 0.06, 0.07, 0.05)
-LEVEL_ORDER = ("T11", "T12", "X", "L1", "L2", "L3", "L4", "L5", "S1")
+LEVEL_ORDER = ("T9", "T10", "T11", "T12", "X", "L1", "L2", "L3", "L4", "L5", "S1")
 
 
 @dataclass
@@ -95,24 +97,12 @@ def sample_params(rng: np.random.Generator, config: PhantomConfig,
     stack = list(LUMBAR)
     if patient.transitional == "lumbarised_S1":
         stack.append("X")  # a sixth lumbar-type body above L1, not a COCO instance
-    stack += ["T12", "T11"]
+    stack += list(THORACIC)  # drawn when the field of view reaches them
 
     lordosis = float(rng.uniform(20.0, 70.0))
     sacral_slope = float(np.clip(0.55 * lordosis + 12.0 + rng.normal(0, 5.0), 18.0, 60.0))
 
-    bodies: dict[str, dict] = {}
-    for name in stack:
-        bodies[name] = {
-            "height": float(BODY_HEIGHT_MM[name] * s * rng.uniform(0.92, 1.08)),
-            "depth": float(BODY_DEPTH_MM[name] * s * rng.uniform(0.93, 1.07)),
-            "wedge_deg": float(BODY_WEDGE_DEG.get(name, -3.0) + rng.normal(0, 1.2)),
-            "concavity_sup": float(rng.uniform(0.6, 2.2)),
-            "concavity_inf": float(rng.uniform(0.6, 2.2)),
-            "waist": float(rng.uniform(0.5, 1.8)),
-            "radius": float(rng.uniform(2.0, 4.0)),
-            "pedicle_len": float(rng.uniform(12.0, 17.0) * s),
-            "spinous_len": float(rng.uniform(24.0, 34.0) * s),
-        }
+    bodies = _sample_bodies(rng, stack, s)
     if patient.transitional == "sacralised_L5":
         bodies["L5"]["height"] *= 0.88
         bodies["L5"]["wedge_deg"] += 3.0
@@ -162,6 +152,28 @@ def sample_params(rng: np.random.Generator, config: PhantomConfig,
                 params.listhesis[upper].update(overlap=False, disc_factor=1.0)
     _sample_view(rng, config, params)
     return params
+
+
+def _sample_bodies(rng: np.random.Generator, stack: list[str], s: float) -> dict[str, dict]:
+    """Each body's size and shape; one shape family per image: boxy, rounded, or osteoporotic
+    (biconcave endplates)."""
+    shape = float(rng.uniform(0.0, 1.0))
+    concave = (0.6, 2.2) if shape < 0.8 else (1.8, 4.0)
+    radius = (2.0, 4.0) if shape < 0.55 else (3.5, 7.0)
+    bodies: dict[str, dict] = {}
+    for name in stack:
+        bodies[name] = {
+            "height": float(BODY_HEIGHT_MM[name] * s * rng.uniform(0.9, 1.1)),
+            "depth": float(BODY_DEPTH_MM[name] * s * rng.uniform(0.9, 1.1)),
+            "wedge_deg": float(BODY_WEDGE_DEG.get(name, -3.0) + rng.normal(0, 1.5)),
+            "concavity_sup": float(rng.uniform(*concave)),
+            "concavity_inf": float(rng.uniform(*concave)),
+            "waist": float(rng.uniform(0.3, 2.2)),
+            "radius": float(rng.uniform(*radius)),
+            "pedicle_len": float(rng.uniform(12.0, 17.0) * s),
+            "spinous_len": float(rng.uniform(24.0, 34.0) * s),
+        }
+    return bodies
 
 
 def _sample_disease(rng: np.random.Generator, preset, params: PhantomParams) -> None:
@@ -223,9 +235,10 @@ def _sample_view(rng: np.random.Generator, config: PhantomConfig, params: Phanto
         "top_cut": float(rng.uniform(0.15, 0.85)) if rng.random() < preset.fov_cut_top else None,
         "bottom_cut": (float(rng.uniform(0.2, 0.8)) if rng.random() < preset.fov_cut_bottom
                        else None),
-        "margin_top_mm": float(rng.uniform(12.0, 45.0)),
-        "margin_bottom_mm": float(rng.uniform(35.0, 85.0)),
-        "x_shift": float(rng.uniform(-0.12, 0.12)),
+        # Zoom: the column spans this share of the film; the rest is split above/below.
+        "column_fraction": float(rng.uniform(*config.column_fraction)),
+        "top_share": float(rng.uniform(0.15, 0.6)),
+        "x_shift": float(rng.uniform(-0.25, 0.25)),
     }
     params.soft = {
         "back_mm": float(rng.uniform(55.0, 95.0) * params.patient.scale),
@@ -235,24 +248,10 @@ def _sample_view(rng: np.random.Generator, config: PhantomConfig, params: Phanto
         "pelvis_dx": float(rng.uniform(-15.0, 15.0)),
         "pelvis_dy": float(rng.uniform(-12.0, 12.0)),
         "hip_offset": [float(x) for x in rng.uniform(2.0, 10.0, size=2)],
-        "ribs": int(rng.integers(2, 5)),
+        "ribs": int(rng.integers(2, 9)),
+        "rib_mu": float(rng.uniform(0.12, 0.4)),
     }
-    params.imaging = {
-        "photons": float(rng.uniform(*preset.photons)),
-        "scatter": float(rng.uniform(*preset.scatter)),
-        "blur_mm": float(rng.uniform(*preset.blur_mm)),
-        "heel": float(rng.uniform(0.05, 0.2) * rng.choice([-1.0, 1.0])),
-        "heel_axis": int(rng.integers(0, 2)),
-        "unsharp": float(rng.uniform(0.3, 1.2)),
-        "gamma": float(rng.uniform(0.8, 1.25)),
-        "soft_mu": float(rng.uniform(1.4, 2.0)),
-        "bone_mu": float(rng.uniform(0.45, 0.75)),
-        "cortex_mu": float(rng.uniform(0.25, 0.45)),
-        "texture": float(rng.uniform(0.08, 0.2)),
-        "bloom": float(rng.uniform(0.2, 0.6)),
-        "marker_corner": int(rng.integers(0, 4)),
-        "text_lines": int(rng.integers(0, 3)),
-    }
+    params.imaging = sample_imaging(rng, preset, config.styles)
     modality = "CR" if rng.random() < 0.5 else "DX"
     params.dicom = {
         "modality": modality,

@@ -8,8 +8,10 @@ import cv2
 import numpy as np
 
 from lumbarseg.phantom.anatomy import build_anatomy
+from lumbarseg.phantom.artefacts import apply_artefacts
 from lumbarseg.phantom.config import PhantomConfig
-from lumbarseg.phantom.imaging import SHIFT, render
+from lumbarseg.phantom.flat import render_flat
+from lumbarseg.phantom.imaging import SHIFT, burn_markers, render
 from lumbarseg.phantom.implants import add_implants
 from lumbarseg.phantom.params import PhantomParams, sample_params
 from lumbarseg.phantom.scene import annotate, choose_view
@@ -57,5 +59,22 @@ def render_phantom(seed_or_rng: int | np.random.Generator | np.random.SeedSequen
     implants = add_implants(params, anatomy)
     view = choose_view(params, anatomy)
     instances, truth = annotate(params, anatomy, view, implants)
-    pixels = render(params, anatomy, view, rng)
+    truth["style"] = params.imaging.get("style", "cr")
+    if params.imaging.get("style") == "flat":
+        pixels = render_flat(params, anatomy, view, rng)
+        burn_markers(pixels, params, rng)
+    else:
+        pixels = render(params, anatomy, view, rng)
+    apply_artefacts(pixels, params.imaging.get("artefacts") or {}, _keep_box(instances, view))
     return PhantomImage(pixels=pixels, instances=instances, truth=truth, params=params)
+
+
+def _keep_box(instances: list[dict], view) -> tuple[float, float, float, float]:
+    """Pixel box of all annotated bodies (artefacts that hide anatomy stay outside it)."""
+    if not instances:
+        return (0.0, 0.0, float(view.width), float(view.height))
+    x0 = min(i["bbox"][0] for i in instances)
+    y0 = min(i["bbox"][1] for i in instances)
+    x1 = max(i["bbox"][0] + i["bbox"][2] for i in instances)
+    y1 = max(i["bbox"][1] + i["bbox"][3] for i in instances)
+    return (x0, y0, x1, y1)

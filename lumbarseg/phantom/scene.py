@@ -47,9 +47,13 @@ def choose_view(params: PhantomParams, anatomy: Anatomy) -> View:
     fov = params.fov
     t_lo, t_hi = top[:, 1].min(), top[:, 1].max()
     s_lo, s_hi = s1[:, 1].min(), s1[:, 1].max()
-    y_top = t_lo + fov["top_cut"] * (t_hi - t_lo) if fov["top_cut"] else t_lo - fov["margin_top_mm"]
+    column = float(s_hi - t_lo)
+    extra = column / fov["column_fraction"] - column
+    margin_top = max(extra * fov["top_share"], 8.0)
+    margin_bottom = max(extra * (1.0 - fov["top_share"]), 15.0)
+    y_top = t_lo + fov["top_cut"] * (t_hi - t_lo) if fov["top_cut"] else t_lo - margin_top
     y_bot = (s_hi - fov["bottom_cut"] * (s_hi - s_lo) if fov["bottom_cut"]
-             else s_hi + fov["margin_bottom_mm"])
+             else s_hi + margin_bottom)
     height, width = params.size
     spacing = round(float(y_bot - y_top) / height, 4)
     lumbar = np.concatenate([anatomy.bodies[n].outline for n in ("L1", "L3", "L5")]) @ linear.T
