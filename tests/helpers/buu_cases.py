@@ -377,6 +377,25 @@ def masks_of(case: Case) -> list[np.ndarray]:
     return out
 
 
+def flat_film(case: Case) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(image, masks): bodies at 0.6 on a 0.3 background, the film the metal tests read."""
+    h, w = case.size
+    image = np.full((h, w), 0.3, np.float32)
+    masks = masks_of(case)
+    for m in masks:
+        image[m] = 0.6
+    return image, masks
+
+
+def cage_below(mask: np.ndarray) -> np.ndarray:
+    """A body-sized block (not elongated) in the disc space under ``mask``'s body."""
+    ys, xs = np.nonzero(mask)
+    cage = np.zeros_like(mask)
+    cy, cx, half = int(ys.max()), int(xs.mean()), int((xs.max() - xs.min()) * 0.35)
+    cage[cy - half:cy + half, cx - half:cx + half] = True
+    return cage
+
+
 def candidates(case: Case, use_masks: bool = False) -> list[Candidate]:
     masks = masks_of(case) if use_masks else [None] * len(case.bodies)
     return [Candidate(mask=m, polygon=None if use_masks else b.corners.copy(), score=b.score,

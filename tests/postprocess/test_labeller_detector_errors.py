@@ -45,23 +45,14 @@ def test_a_mask_over_two_bodies_found_on_their_own_is_a_merge_not_a_body(buu_fil
 
 
 def test_a_body_crossed_by_a_screw_is_kept_and_a_solid_cage_is_not(buu_files):
-    case = bc.load_case(buu_files[3])
-    h, w = case.size
-    image = np.full((h, w), 0.3, np.float32)
-    masks = bc.masks_of(case)
-    for m in masks:
-        image[m] = 0.6
+    image, masks = bc.flat_film(bc.load_case(buu_files[3]))
     # a screw along L4: saturated over about 60 % of the body's outline
     ys, xs = np.nonzero(masks[3])
     rows = ys.min() + np.arange(int(0.6 * (ys.max() - ys.min())))
     image[rows[:, None], np.arange(xs.min(), xs.max() + 1)[None, :]] = np.where(
         masks[3][rows][:, xs.min():xs.max() + 1], 1.0, image[rows][:, xs.min():xs.max() + 1])
     assert 0.55 < np.mean(image[masks[3]] == 1.0) < 0.7
-    # a solid cage in the L2-L3 disc space
-    ys, xs = np.nonzero(masks[1])
-    cage = np.zeros_like(masks[1])
-    cy, cx, half = int(ys.max()), int(xs.mean()), int((xs.max() - xs.min()) * 0.35)
-    cage[cy - half:cy + half, cx - half:cx + half] = True
+    cage = bc.cage_below(masks[1])  # a solid cage in the L2-L3 disc space
     image[cage] = 1.0
     cands = [Candidate(mask=m) for m in masks] + [Candidate(mask=cage, score=0.99)]
     res = label_vertebrae(cands, image=image)
@@ -95,10 +86,15 @@ def test_an_l6_is_flagged_even_with_class_scores(buu_files):
             assert any("L6" in r for r in res.flags["low_confidence_reasons"])
 
 
+def _sure_column(s1_shape_llr: float) -> ColumnSummary:
+    """L1..S1, every level sure, S1 scored 0.95 by the detector."""
+    return ColumnSummary(levels=LUMBAR_TO_S1, spans=[[lv] for lv in LUMBAR_TO_S1],
+                         confidences=[0.99] * 6, near_bottom=False, class_scores=True,
+                         s1_class_prob=0.95, s1_shape_llr=s1_shape_llr)
+
+
 def test_a_confident_detection_left_out_below_the_column_is_flagged():
-    column = ColumnSummary(levels=LUMBAR_TO_S1, spans=[[lv] for lv in LUMBAR_TO_S1],
-                           confidences=[0.99] * 6, near_bottom=False, class_scores=True,
-                           s1_class_prob=0.95, s1_shape_llr=3.0)
+    column = _sure_column(3.0)
     assert not build_flags(column, 0.7)["low_confidence"]
     column.skipped_below_score = 0.85
     flags = build_flags(column, 0.7)
@@ -107,9 +103,7 @@ def test_a_confident_detection_left_out_below_the_column_is_flagged():
 
 
 def test_a_near_tie_between_l5_and_s1_does_not_confirm_the_sacrum():
-    column = ColumnSummary(levels=LUMBAR_TO_S1, spans=[[lv] for lv in LUMBAR_TO_S1],
-                           confidences=[0.99] * 6, near_bottom=False, class_scores=True,
-                           s1_class_prob=0.95, s1_shape_llr=0.5)
+    column = _sure_column(0.5)
     assert not build_flags(column, 0.7)["low_confidence"]
     column.s1_class_prob = 0.52
     reasons = build_flags(column, 0.7)["low_confidence_reasons"]

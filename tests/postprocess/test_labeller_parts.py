@@ -12,17 +12,8 @@ from tests.helpers import buu_cases as bc
 
 
 def test_body_shaped_metal_is_rejected_when_the_image_is_given(buu_files):
-    case = bc.load_case(buu_files[3])
-    h, w = case.size
-    image = np.full((h, w), 0.3, np.float32)
-    masks = bc.masks_of(case)
-    for m in masks:
-        image[m] = 0.6
-    # a body-sized metal block (not elongated) on the column, in the L3-L4 disc space
-    ys, xs = np.nonzero(masks[2])
-    metal = np.zeros_like(masks[2])
-    cy, cx, half = int(ys.max()), int(xs.mean()), int((xs.max() - xs.min()) * 0.35)
-    metal[cy - half:cy + half, cx - half:cx + half] = True
+    image, masks = bc.flat_film(bc.load_case(buu_files[3]))
+    metal = bc.cage_below(masks[2])  # a body-sized metal block in the L3-L4 disc space
     image[metal] = 1.0
     cands = [Candidate(mask=m) for m in masks] + [Candidate(mask=metal, score=0.99)]
     res = label_vertebrae(cands, image=image)
