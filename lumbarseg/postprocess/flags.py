@@ -113,7 +113,8 @@ def low_confidence_reasons(column: ColumnSummary, low_levels: list[str], found: 
                        f"{column.skipped_below_score:.2f}) was left out: the column could be "
                        "shifted by one level")
     sure_by_class = (column.s1_class_prob or 0.0) >= S1_CLASS_SURE
-    if "S1" in found and column.s1_shape_llr is not None and column.s1_shape_llr < S1_SHAPE_AGAINST:
+    if (column.class_scores and "S1" in found and column.s1_shape_llr is not None
+            and column.s1_shape_llr < S1_SHAPE_AGAINST):
         reasons.append("S1 by class score only: its shape and the film below it look lumbar")
     if ("S1" in found and column.s1_shape_llr is not None
             and column.s1_shape_llr < S1_SHAPE_SURE and not sure_by_class):

@@ -124,3 +124,12 @@ def test_vertebrae_above_t11_are_left_thoracic_not_pushed_into_an_l6(buu_files):
         if [got.get(i) for i in range(1, 9)] != want or reasons.get(0) != "thoracic_above_T11":
             wrong.append((path.stem, got, reasons))
     assert not wrong
+
+
+def test_an_s1_only_its_class_calls_one_is_flagged_and_only_when_there_are_classes():
+    column = _sure_column(-1.5)
+    assert any("class score only" in r for r in build_flags(column, 0.7)["low_confidence_reasons"])
+    column.class_scores, column.s1_class_prob = False, None
+    reasons = build_flags(column, 0.7)["low_confidence_reasons"]
+    assert not any("class score" in r for r in reasons)
+    assert any("position only" in r for r in reasons)
