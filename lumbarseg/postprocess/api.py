@@ -81,16 +81,19 @@ def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[
     result = assign_levels(evidence, down, config, *edges)
     column.orientation_confidence = result.orientation_confidence
     column.class_scores = any(e.class_probs is not None for e in evidence)
-    first = result.positions[0] if result.positions else None
-    thoracic = first is not None and EXT_LEVELS[result.levels[0]] == "T11"
+    # Positions index ``ordered``; caudal positions grow unless the column runs up the list.
+    caudal_step = -1 if result.reversed else 1
     for pos in result.skipped:
-        above = first is not None and (pos > first if result.reversed else pos < first)
-        rejected[ordered[pos]] = "thoracic_above_T11" if thoracic and above else "not_in_column"
+        rejected[ordered[pos]] = "not_in_column"
     if result.positions:
-        last = result.positions[-1]
-        below = [p for p in result.skipped if (p < last if result.reversed else p > last)]
-        column.skipped_below_score = max((candidates[ordered[p]].score for p in below),
-                                         default=0.0)
+        first, last = result.positions[0], result.positions[-1]
+        if EXT_LEVELS[result.levels[0]] == "T11":
+            for pos in result.skipped:
+                if (pos - first) * caudal_step < 0:
+                    rejected[ordered[pos]] = "thoracic_above_T11"
+        column.skipped_below_score = max(
+            (candidates[ordered[p]].score for p in result.skipped if (p - last) * caudal_step > 0),
+            default=0.0)
     kept = [ordered[p] for p in result.positions]  # cranial -> caudal
     kept_ev = [evidence[p] for p in result.positions]
     vertebrae = []

@@ -37,13 +37,13 @@ def filter_candidates(
         for i in _metal(candidates, shapes, alive, image, config):
             rejected[i] = "implant_metal"
         alive = [i for i in alive if i not in rejected]
-    polys = {i: shapely.make_valid(shapely.Polygon(shapes[i].outline)) for i in alive}
+    overlaps = _Overlaps(shapes, alive)
     # A mask holding two bodies found on their own is a merge of them, not a body.
-    for i in _merges(polys, alive, config):
+    for i in _merges(overlaps, alive, config):
         rejected[i] = "merged_bodies"
     pool = [i for i in alive if i not in rejected]
     while True:
-        duplicates = _duplicates(candidates, polys, pool, config)
+        duplicates = _duplicates(candidates, overlaps, pool, config)
         losers = {i for i, _ in duplicates}
         alive = [i for i in pool if i not in losers]
         not_a_body = _not_one_body(shapes, alive, image_shape, config)
@@ -78,18 +78,33 @@ def _not_one_body(shapes, alive, image_shape, config) -> dict[int, str]:
     return out
 
 
-def _merges(polys: dict, alive: list[int], config) -> dict[int, list[int]]:
+class _Overlaps:
+    """Areas of the candidates' outlines and of every overlapping pair, computed once: merges
+    and duplicates both read them, and duplicates are decided again after each round of shape
+    rejections."""
+
+    def __init__(self, shapes: list[Shape | None], ids: list[int]):
+        ids = sorted(ids)
+        polys = {i: shapely.make_valid(shapely.Polygon(shapes[i].outline)) for i in ids}
+        self.areas = {i: p.area for i, p in polys.items()}
+        self.pairs = {(i, j): polys[i].intersection(polys[j]).area
+                      for x, i in enumerate(ids) for j in ids[x + 1:]
+                      if polys[i].intersects(polys[j])}
+
+    def inter(self, i: int, j: int) -> float:
+        return self.pairs.get((i, j) if i < j else (j, i), 0.0)
+
+
+def _merges(overlaps: _Overlaps, alive: list[int], config) -> dict[int, list[int]]:
     """{container: [bodies]} for masks holding two or more detections that are neither inside
     one another nor duplicates of each other."""
+    area, inter = overlaps.areas, overlaps.inter
     out = {}
     for i in alive:
-        inside = [j for j in alive if j != i and polys[j].area < polys[i].area
-                  and polys[i].intersects(polys[j])
-                  and polys[i].intersection(polys[j]).area
-                  > config.duplicate_containment * polys[j].area]
+        inside = [j for j in alive if j != i and area[j] < area[i]
+                  and inter(i, j) > config.duplicate_containment * area[j]]
         distinct = [j for j in inside
-                    if all(polys[j].intersection(polys[k]).area
-                           < (1 - config.duplicate_containment) * min(polys[j].area, polys[k].area)
+                    if all(inter(j, k) < (1 - config.duplicate_containment) * min(area[j], area[k])
                            for k in inside if k != j)]
         if len(distinct) >= 2:
             out[i] = distinct
@@ -129,25 +144,25 @@ def _metal(candidates, shapes, alive, image, config) -> list[int]:
             if f >= config.metal_fraction and medians[i] > typical + 0.15 * (hi - lo)]
 
 
-def _duplicates(candidates, polys, alive, config) -> list[tuple[int, int]]:
+def _duplicates(candidates, overlaps: _Overlaps, alive, config) -> list[tuple[int, int]]:
     """(dropped, kept) pairs: two detections of the same body (IoU: the lower score goes) or a
     part detected inside a body (containment: the smaller goes, whatever its score)."""
     if len(alive) < 2:
         return []
+    area = overlaps.areas
     pairs = []
     for x, i in enumerate(alive):
         for j in alive[x + 1:]:
-            a, b = polys[i], polys[j]
-            if not a.intersects(b):
+            inter = overlaps.inter(i, j)
+            if inter <= 0:
                 continue
-            inter = a.intersection(b).area
-            union = a.area + b.area - inter
+            union = area[i] + area[j] - inter
             if union > 0 and inter / union > config.duplicate_iou:
                 lose, win = (i, j) if candidates[i].score < candidates[j].score else (j, i)
                 pairs.append((inter / union + 1.0, lose, win))
-            elif inter / max(min(a.area, b.area), 1e-9) > config.duplicate_containment:
-                lose, win = (i, j) if a.area < b.area else (j, i)
-                pairs.append((inter / max(min(a.area, b.area), 1e-9), lose, win))
+            elif inter / max(min(area[i], area[j]), 1e-9) > config.duplicate_containment:
+                lose, win = (i, j) if area[i] < area[j] else (j, i)
+                pairs.append((inter / max(min(area[i], area[j]), 1e-9), lose, win))
     out, dropped = [], set()
     for _, lose, win in sorted(pairs, reverse=True):
         if lose not in dropped and win not in dropped:

@@ -13,11 +13,8 @@ import math
 
 import numpy as np
 
-from lumbarseg.levels import EXTENDED_LEVELS, LEVELS
+from lumbarseg.levels import EXTENDED_LEVELS, LEVELS, level_rank
 from lumbarseg.postprocess.endplates import Endplate
-
-ORDER = EXTENDED_LEVELS
-
 
 MAX_DISC_ANGLE_DEG = 45.0
 
@@ -63,7 +60,7 @@ def measure(plates: dict[str, dict[str, Endplate]], facing: str, spacing_mm=None
             min_percent: float = 5.0) -> dict:
     """Measurements from {level: {"superior": Endplate, "inferior": Endplate (not S1)}}."""
     scale = _scale(spacing_mm)
-    present = [lv for lv in ORDER if lv in plates]
+    present = [lv for lv in EXTENDED_LEVELS if lv in plates]
     ang = {lv: {k: _angle(p, scale, facing) for k, p in plates[lv].items()} for lv in present}
     out: dict = {"facing": facing, "units": {"angles": "deg", "lengths": "px and mm"},
                  "pixel_spacing_mm": None if scale is None else [float(scale[1]), float(scale[0])]}
@@ -81,7 +78,7 @@ def measure(plates: dict[str, dict[str, Endplate]], facing: str, spacing_mm=None
     out["sacral_slope_deg"] = round(-ang["S1"]["superior"], 2) if "S1" in usable else None
     segmental, disc = {}, {}
     for upper, lower in zip(present[:-1], present[1:], strict=False):
-        if ORDER.index(lower) - ORDER.index(upper) != 1 and not (upper == "L5" and lower == "S1"):
+        if level_rank(lower) - level_rank(upper) != 1 and not (upper == "L5" and lower == "S1"):
             continue  # not neighbours: a missing body in between
         if not {upper, lower} <= usable:
             continue
@@ -117,7 +114,7 @@ def _listhesis(plates, present, scale, min_percent) -> dict:
     """
     out = {}
     for upper, lower in zip(present[:-1], present[1:], strict=False):
-        gap = ORDER.index(lower) - ORDER.index(upper)
+        gap = level_rank(lower) - level_rank(upper)
         if gap != 1 and not (upper == "L5" and lower == "S1"):
             continue
         if "inferior" not in plates[upper]:
