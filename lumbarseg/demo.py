@@ -74,9 +74,8 @@ def prepare_data(options: DemoOptions, out: Path) -> dict[str, Path]:
     phantom = out / "phantom"
     annotations = phantom / "annotations.json"
     if not annotations.is_file():
-        config = PhantomConfig(size=options.size)
-        if options.styles:
-            config = PhantomConfig(size=options.size, styles=tuple(options.styles))
+        config = PhantomConfig(size=options.size,
+                               styles=tuple(options.styles or PhantomConfig.styles))
         generate_dataset(phantom, options.n_images, options.seed, config=config)
     coco = out / "coco"
     if not (coco / "annotations_test.json").is_file():
