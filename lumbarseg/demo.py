@@ -117,10 +117,14 @@ def train_or_reuse(options: DemoOptions, coco: Path, out: Path) -> tuple[Path, P
     if model_dir.exists():
         shutil.rmtree(model_dir)
     model_dir.mkdir(parents=True)
+    from detectron2.utils.env import seed_all_rng
     from detectron2.utils.logger import setup_logger
 
     # Detectron2's detailed log goes to model/log.txt; the console gets one line per 50 iters.
     setup_logger(str(model_dir), name="detectron2", abbrev_name="d2", configure_stdout=False)
+    # Seeded like tools/train_net.py (cfg.SEED), else from the phantoms' seed: the same recipe
+    # trains the same model, which a demo's printed numbers need.
+    seed_all_rng(cfg.SEED if cfg.SEED >= 0 else options.seed)
     trainer = Trainer(cfg)
     trainer.register_hooks([ConsoleProgress(50)])
     trainer.resume_or_load(resume=False)

@@ -253,3 +253,10 @@ def test_reconverting_output_keeps_patient_grouping(tmp_path, scene):
     assert [[a == b for b in group[0]] for a in group[0]] == [
         [a == b for b in group[1]] for a in group[1]
     ]
+
+
+def test_split_does_not_depend_on_the_keys_secret():
+    # Each dataset gets a new key secret: the same images and seed must still split the same.
+    first = {i: f"p{i // 2}" for i in range(60)}
+    second = {i: f"{hash(('other secret', i // 2)):x}" for i in range(60)}
+    assert split_by_patient(first, (0.7, 0.3), seed=3) == split_by_patient(second, (0.7, 0.3), 3)

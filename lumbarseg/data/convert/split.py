@@ -29,7 +29,9 @@ def split_by_patient(
     images_of: dict[str, list[int]] = defaultdict(list)
     for image_id, patient in patient_of_image.items():
         images_of[patient].append(image_id)
-    patients = sorted(images_of)
+    # Ordered by first image, not by key: keys are keyed hashes whose secret is new for each
+    # dataset, and the same seed must give the same split of the same images.
+    patients = sorted(images_of, key=lambda patient: min(images_of[patient]))
     random.Random(seed).shuffle(patients)
     names = SPLIT_NAMES[: len(fractions)]
     total = len(patient_of_image)
