@@ -67,18 +67,14 @@ def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[
 
     Returns (vertebrae, kept shapes, kept evidence, caudal unit vector).
     """
-    body_shapes = [shapes[i] for i in alive]
-    cents = np.array([s.centroid for s in body_shapes])
-    down = column_axis(cents, body_shapes)
-    ordered = [alive[k] for k in order_along(cents, down)]
-    evidence = _evidence([shapes[i] for i in ordered], [candidates[i] for i in ordered],
-                         down, config, image)
-    edges = (False, False)
-    if image_shape is not None:
-        margin = 0.8 * float(np.median([e.height for e in evidence]))
-        edges = (_near_border(shapes[ordered[0]], -down, image_shape, margin),
-                 _near_border(shapes[ordered[-1]], down, image_shape, margin))
-    result = assign_levels(evidence, down, config, *edges)
+    while True:
+        ordered, evidence, down, result = _assign(candidates, shapes, alive, image_shape,
+                                                  config, image)
+        kinked = _kinked_end(evidence, result)
+        if kinked is None:
+            break
+        rejected[ordered[kinked]] = "off_column"
+        alive = [i for i in alive if i != ordered[kinked]]
     column.orientation_confidence = result.orientation_confidence
     column.class_scores = any(e.class_probs is not None for e in evidence)
     # Positions index ``ordered``; caudal positions grow unless the column runs up the list.
@@ -119,6 +115,44 @@ def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[
     return vertebrae, [shapes[i] for i in kept], kept_ev, caudal
 
 
+def _assign(candidates: list[Candidate], shapes: list[Shape], alive: list[int],
+            image_shape, config: LabellerConfig, image: np.ndarray | None):
+    """(bodies in column order, their evidence, the column axis, the level assignment)."""
+    body_shapes = [shapes[i] for i in alive]
+    cents = np.array([s.centroid for s in body_shapes])
+    down = column_axis(cents, body_shapes)
+    ordered = [alive[k] for k in order_along(cents, down)]
+    evidence = _evidence([shapes[i] for i in ordered], [candidates[i] for i in ordered],
+                         down, config, image, image_shape)
+    edges = (False, False)
+    if image_shape is not None:
+        margin = 0.8 * float(np.median([e.height for e in evidence]))
+        edges = (_near_border(shapes[ordered[0]], -down, image_shape, margin),
+                 _near_border(shapes[ordered[-1]], down, image_shape, margin))
+    return ordered, evidence, down, assign_levels(evidence, down, config, *edges)
+
+
+# An end body kept this far from its neighbour (in spacing units) while the column turns
+# this much (degrees) to reach it is no vertebra: a femoral head below the sacrum. The
+# column turns most at the lumbosacral junction, well under this, even when L5 is missed.
+_KINK_DISTANCE, _KINK_ANGLE = 1.8, 50.0
+
+
+def _kinked_end(evidence: list[BodyEvidence], result) -> int | None:
+    """Position (into the ordered bodies) of a kept end body the column cannot reach."""
+    kept = result.positions
+    if len(kept) < 4 or result.unit <= 0:
+        return None
+    for a, b, end in ((kept[-3], kept[-2], kept[-1]), (kept[2], kept[1], kept[0])):
+        before = evidence[b].centroid - evidence[a].centroid
+        step = evidence[end].centroid - evidence[b].centroid
+        length = float(np.linalg.norm(step))
+        cos = float(before @ step) / max(float(np.linalg.norm(before)) * length, 1e-9)
+        if length > _KINK_DISTANCE * result.unit and cos < np.cos(np.deg2rad(_KINK_ANGLE)):
+            return end
+    return None
+
+
 # Spacing / expected between kept neighbours still called a fit. Measured adjacent spacings
 # on real columns stay within 0.8-1.25 x the unit; longer means a body could hide in the gap
 # (the count may be off by one there); much shorter happens with listhesis and collapsed
@@ -156,7 +190,8 @@ def _drop_off_column(alive, rejected, shapes, config):
 
 
 def _evidence(shapes: list[Shape], cands: list[Candidate], down: np.ndarray,
-              config: LabellerConfig, image: np.ndarray | None = None) -> list[BodyEvidence]:
+              config: LabellerConfig, image: np.ndarray | None = None,
+              image_shape: tuple[int, int] | None = None) -> list[BodyEvidence]:
     cents = np.array([s.centroid for s in shapes])
     tans = tangents(cents) if len(shapes) > 1 else [down]
     heights, widths = np.zeros(len(shapes)), np.zeros(len(shapes))
@@ -169,6 +204,11 @@ def _evidence(shapes: list[Shape], cands: list[Candidate], down: np.ndarray,
         heights[k], widths[k] = s.extent(along), s.extent(across)
     areas = np.array([s.area for s in shapes])
     s1_down, s1_up = sacrum_llr(shapes, cents)
+    if image_shape is not None:
+        # A body cut by the film edge has a straight side where the film ends: its taper is
+        # the cut's, not the bone's (a cut L5 reads as a sacrum), so its shape says nothing.
+        cut = np.array([s.touches_border(image_shape) for s in shapes])
+        s1_down, s1_up = np.where(cut, 0.0, s1_down), np.where(cut, 0.0, s1_up)
     if image is not None and config.image_weight > 0:
         img_down, img_up = image_sacrum_llrs(image, shapes, cents)
         s1_down = s1_down + config.image_weight * img_down

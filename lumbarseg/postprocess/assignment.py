@@ -20,6 +20,8 @@ from lumbarseg.postprocess.config import LabellerConfig
 
 T11, T12, L5, L6, S1 = 0, 1, 6, 7, 8
 NEG = -1e9
+# Farthest centroid distance, in spacing units, at which a body can be the next one down.
+NEXT_BODY_REACH = 1.6
 
 
 @dataclass
@@ -172,7 +174,7 @@ def _local_units(bodies: list[BodyEvidence], unit: float, power: float) -> np.nd
     the column (T12 above a missed L1) from passing for adjacent bodies."""
     size = np.array([b.height / b.span for b in bodies])
     rel = size / max(float(np.median(size)), 1e-6)
-    return unit * np.clip((rel[:, None] + rel[None, :]) / 2, 0.5, 2.0) ** power
+    return unit * np.clip((rel[:, None] + rel[None, :]) / 2, 0.5, 1.4) ** power
 
 
 def _run(bodies: list[BodyEvidence], unit: float, config: LabellerConfig,
@@ -224,9 +226,13 @@ def _run(bodies: list[BodyEvidence], unit: float, config: LabellerConfig,
     # Ending the column at S1 while skipping bodies below it: nothing vertebra-like lies
     # below the sacrum in the column, so each such skip costs extra (a body below that was
     # skipped is likelier the real S1, counted wrongly), in proportion to the detector's belief
-    # in it: a faint detection of S2 below the sacrum is common and says little.
+    # in it: a faint detection of S2 below the sacrum is common and says little. Only a body
+    # where the next one would lie counts: a femoral head, two or more body spacings below
+    # the sacrum, is no missed S1.
     belief = np.clip(2 * is_body - 1, 0.0, 1.0)
-    below = np.concatenate([np.cumsum(belief[::-1])[::-1][1:], [0.0]])  # after position i
+    cents = np.array([b.centroid for b in bodies])
+    reach = np.linalg.norm(cents[None, :] - cents[:, None], axis=2) <= NEXT_BODY_REACH * unit
+    below = np.array([float((belief * reach[i])[i + 1:].sum()) for i in range(n)])
     ending = end[None, :] + tail[:, None] - config.skip_below_s1 * below[:, None] * _INTO_S1
     finals = alpha + ending
     log_z = _lse(finals)

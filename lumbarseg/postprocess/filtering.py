@@ -56,7 +56,7 @@ def filter_candidates(
     if len(alive) >= 3:
         median = float(np.median([shapes[i].area for i in alive]))
         for i in alive:
-            touches = image_shape is not None and _touches_border(shapes[i], image_shape)
+            touches = image_shape is not None and shapes[i].touches_border(image_shape)
             if shapes[i].area < config.min_area_ratio * (0.4 if touches else 1.0) * median:
                 rejected[i] = "too_small"
         alive = [i for i in alive if i not in rejected]
@@ -69,7 +69,7 @@ def _not_one_body(shapes, alive, image_shape, config) -> dict[int, str]:
     out = {}
     for i in alive:
         if shapes[i].elongation > config.max_elongation:
-            at_edge = image_shape is not None and _touches_border(shapes[i], image_shape)
+            at_edge = image_shape is not None and shapes[i].touches_border(image_shape)
             out[i] = "cut_by_border" if at_edge else "implant_elongated"
     rest = [i for i in alive if i not in out]
     if len(rest) >= 3:
@@ -109,12 +109,6 @@ def _merges(overlaps: _Overlaps, alive: list[int], config) -> dict[int, list[int
         if len(distinct) >= 2:
             out[i] = distinct
     return out
-
-
-def _touches_border(shape: Shape, image_shape: tuple[int, int]) -> bool:
-    h, w = image_shape
-    x0, y0, x1, y1 = shape.box
-    return x0 <= 2 or y0 <= 2 or x1 >= w - 3 or y1 >= h - 3
 
 
 def _metal(candidates, shapes, alive, image, config) -> list[int]:

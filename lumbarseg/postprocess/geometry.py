@@ -32,6 +32,12 @@ class Shape:
     def elongation(self) -> float:
         return float(max(self.rect_sides) / max(min(self.rect_sides), 1e-6))
 
+    def touches_border(self, image_shape: tuple[int, int]) -> bool:
+        """The film ends at the outline: part of the body may lie beyond it."""
+        h, w = image_shape
+        x0, y0, x1, y1 = self.box
+        return bool(x0 <= 2 or y0 <= 2 or x1 >= w - 3 or y1 >= h - 3)
+
     def extent(self, direction: np.ndarray) -> float:
         """Length of the outline's projection on a unit direction."""
         proj = self.outline @ direction

@@ -66,15 +66,26 @@ def image_sacrum_llr(image: np.ndarray, shape: Shape, caudal: np.ndarray,
     base = shape.centroid + (float(along.max()) - float(shape.centroid @ u)) * u
     pts = (base[None, None] + (_T[:, None, None] * height) * u
            + (_ACROSS[None, :, None] * width) * v)
+    h, w = image.shape[:2]
+    # Samples beyond the film's edge are not read (clamping would repeat the edge row as if
+    # bone continued): a body cut by the edge, or one that ends at it, gives no evidence.
+    on_film = ((pts[..., 0] >= 0) & (pts[..., 0] <= w - 1)
+               & (pts[..., 1] >= 0) & (pts[..., 1] <= h - 1))
     vals = _sample(image, pts[..., 0].ravel(), pts[..., 1].ravel()).reshape(len(_T), -1)
     lo, mid, hi, top = levels
-    if np.mean(vals[_GAP] >= top - SATURATED * (top - lo)) > METAL_SHARE:
+    gap_vals = vals[_GAP][on_film[_GAP]]
+    if gap_vals.size and np.mean(gap_vals >= top - SATURATED * (top - lo)) > METAL_SHARE:
         return 0.0
-    profile = np.median((vals - lo) / (hi - lo), axis=1)
-    body = float(np.median(profile[_INSIDE]))
+    rows = on_film.any(axis=1)
+    if not (rows[_INSIDE].any() and rows[_BELOW].any() and rows[_GAP].all()):
+        return 0.0
+    normalised = np.where(on_film, (vals - lo) / (hi - lo), np.nan)
+    profile = np.array([np.median(row[np.isfinite(row)]) if ok else np.nan
+                        for row, ok in zip(normalised, rows, strict=True)])
+    body = float(np.median(profile[_INSIDE & rows]))
     if body <= (mid - lo) / (hi - lo):
         return 0.0
-    below = float(np.median(profile[_BELOW]))
+    below = float(np.median(profile[_BELOW & rows]))
     if below < BONE_BELOW * body:
         return 0.0  # nothing bone-bright below (soft tissue, film edge): no evidence
     gap = (min(body, below) - float(profile[_GAP].min())) / body
