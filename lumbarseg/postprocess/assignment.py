@@ -67,7 +67,13 @@ def _emissions(body: BodyEvidence, config: LabellerConfig, reversed_: bool = Fal
     if body.class_probs is not None:
         p = np.clip(np.asarray(body.class_probs, float), 0, None)
         p = p / max(p.sum(), 1e-9) * 0.96 + 0.04 / 6
-        ll += config.class_score_weight * np.clip(np.log(_extended_class_probs(p) * 6), -6.0, 3.0)
+        ext = _extended_class_probs(p)
+        ll += config.class_score_weight * np.clip(np.log(ext * 6), -6.0, 3.0)
+        # Which lumbar (or thoracic) level, as against lumbar or sacral, weighs less: a model
+        # counts from the top of the film, so its ranks shift together while S1 stays S1.
+        lumbar = ext[:S1] * 5 / max(float(ext[:S1].sum()), 1e-9)
+        ll[:S1] -= ((config.class_score_weight - config.class_rank_weight)
+                    * np.clip(np.log(lumbar), -6.0, 3.0))
     llr = body.s1_llr_reversed if reversed_ else body.s1_llr
     ll[S1] += config.shape_weight * llr
     if body.span == 2:

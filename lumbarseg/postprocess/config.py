@@ -21,6 +21,7 @@ class LabellerConfig:
     min_score: float = 0.05  # detections below this score are ignored
     # --- assignment (one decision for the whole column) ---
     class_score_weight: float = 0.5  # weight of detector class scores vs anatomy
+    class_rank_weight: float = 0.25  # of those, the weight of the rank among T11..L6
     shape_weight: float = 1.0  # weight of the S1-shape evidence
     image_weight: float = 1.0  # weight of the film's evidence (disc gap below or not), 0 = off
     spacing_sigma: float = 0.2  # log-ratio std of centroid spacing vs expected
