@@ -123,7 +123,17 @@ def image_sacrum_llrs(image: np.ndarray, shapes: list[Shape], centroids: np.ndar
     for k in sorted({n - 2, n - 1}):
         d = centroids[k + 1] - centroids[k] if k < n - 1 else centroids[k] - centroids[k - 1]
         down[k] = image_sacrum_llr(image, shapes[k], unit(d), levels)
+        down[k] -= _fused_above(image, shapes[k], centroids[k - 1] - centroids[k], levels)
     for k in sorted({0, 1}):
         d = centroids[k - 1] - centroids[k] if k else centroids[0] - centroids[1]
         up[k] = image_sacrum_llr(image, shapes[k], unit(d), levels)
+        up[k] -= _fused_above(image, shapes[k], centroids[k + 1] - centroids[k], levels)
     return down, up
+
+
+def _fused_above(image: np.ndarray, shape: Shape, cranial: np.ndarray,
+                 levels: tuple[float, float, float, float]) -> float:
+    """Evidence (nats, >= 0) that the body is fused to the bone above it, read the same way
+    toward the body before it: S1 has the L5-S1 disc above it, a lower sacral segment (S2,
+    which a detector often finds under the sacrum and scores like S1) has none."""
+    return max(image_sacrum_llr(image, shape, unit(cranial), levels), 0.0)
