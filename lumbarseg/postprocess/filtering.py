@@ -39,7 +39,7 @@ def filter_candidates(
         alive = [i for i in alive if i not in rejected]
     overlaps = _Overlaps(shapes, alive)
     # A mask holding two bodies found on their own is a merge of them, not a body.
-    for i in _merges(overlaps, alive, config):
+    for i in _merges(overlaps, shapes, alive, config):
         rejected[i] = "merged_bodies"
     pool = [i for i in alive if i not in rejected]
     while True:
@@ -95,10 +95,14 @@ class _Overlaps:
         return self.pairs.get((i, j) if i < j else (j, i), 0.0)
 
 
-def _merges(overlaps: _Overlaps, alive: list[int], config) -> dict[int, list[int]]:
+def _merges(overlaps: _Overlaps, shapes: list[Shape], alive: list[int],
+            config) -> dict[int, list[int]]:
     """{container: [bodies]} for masks holding two or more detections that are neither inside
-    one another nor duplicates of each other."""
+    one another nor duplicates of each other, and lie a body apart. Two pieces of one bone
+    (the upper and lower halves of S1, which a detector finds besides the whole sacral body)
+    are closer than that: the mask holding them is the body."""
     area, inter = overlaps.areas, overlaps.inter
+    body = float(np.median([min(shapes[i].rect_sides) for i in alive])) if alive else 0.0
     out = {}
     for i in alive:
         inside = [j for j in alive if j != i and area[j] < area[i]
@@ -106,7 +110,9 @@ def _merges(overlaps: _Overlaps, alive: list[int], config) -> dict[int, list[int
         distinct = [j for j in inside
                     if all(inter(j, k) < (1 - config.duplicate_containment) * min(area[j], area[k])
                            for k in inside if k != j)]
-        if len(distinct) >= 2:
+        apart = any(np.linalg.norm(shapes[j].centroid - shapes[k].centroid) >= 0.7 * body
+                    for x, j in enumerate(distinct) for k in distinct[x + 1:])
+        if len(distinct) >= 2 and apart:
             out[i] = distinct
     return out
 

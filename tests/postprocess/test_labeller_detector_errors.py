@@ -205,3 +205,27 @@ def test_class_scores_shifted_by_a_t12_in_view_do_not_shift_the_column(buu_files
         silent += not ok and not res.flags["low_confidence"]
     assert silent == 0
     assert right >= 0.75 * len(buu_files)
+
+
+def test_two_halves_of_s1_found_besides_the_whole_make_no_merge(buu_files):
+    """A detector finds the sacral body and, besides it, its upper and lower halves: a mask
+    holding two pieces of one bone is that bone, not a merge of two bodies."""
+    wrong, columns = [], 0
+    for path in buu_files:
+        case = bc.load_case(path)
+        cands = bc.candidates(case)
+        s1 = shapely.Polygon(case.bodies[-1].corners)
+        x0, y0, x1, y1 = s1.bounds
+        lumbar = np.median([np.ptp(b.corners[:, 1]) for b in case.bodies[:5]])
+        if y1 - y0 > 1.3 * lumbar:  # a sacral outline reaching S2: its halves are two bones
+            continue
+        columns += 1
+        middle = (y0 + y1) / 2
+        for lo, hi in ((y0 - 1, middle), (middle, y1 + 1)):
+            half = s1.intersection(shapely.box(x0 - 1, lo, x1 + 1, hi))
+            cands.append(Candidate(polygon=np.asarray(half.exterior.coords)[:-1], score=0.6))
+        res = label_vertebrae(cands, image_shape=case.size)
+        got = {v.index: v.level for v in res.vertebrae}
+        if [got.get(i) for i in range(6)] != LUMBAR_TO_S1:
+            wrong.append((path.stem, sorted(got.items())))
+    assert columns >= 10 and not wrong, (columns, wrong)
