@@ -124,12 +124,23 @@ def _assign(candidates: list[Candidate], shapes: list[Shape], alive: list[int],
     ordered = [alive[k] for k in order_along(cents, down)]
     evidence = _evidence([shapes[i] for i in ordered], [candidates[i] for i in ordered],
                          down, config, image, image_shape)
-    edges = (False, False)
-    if image_shape is not None:
-        margin = 0.8 * float(np.median([e.height for e in evidence]))
-        edges = (_near_border(shapes[ordered[0]], -down, image_shape, margin),
-                 _near_border(shapes[ordered[-1]], down, image_shape, margin))
-    return ordered, evidence, down, assign_levels(evidence, down, config, *edges)
+    if image_shape is None:
+        return ordered, evidence, down, assign_levels(evidence, down, config)
+    margin = 0.8 * float(np.median([e.height for e in evidence]))
+
+    def cut(first: int, last: int) -> tuple[bool, bool]:
+        return (_near_border(shapes[ordered[first]], -down, image_shape, margin),
+                _near_border(shapes[ordered[last]], down, image_shape, margin))
+
+    edges = cut(0, len(ordered) - 1)
+    result = assign_levels(evidence, down, config, *edges)
+    if result.positions:
+        # The film cuts the column only where a body the column keeps meets its edge: a
+        # skipped object there (a femoral head, a marker) says nothing about the column.
+        kept = cut(min(result.positions), max(result.positions))
+        if kept != edges:
+            result = assign_levels(evidence, down, config, *kept)
+    return ordered, evidence, down, result
 
 
 # An end body kept this far from its neighbour (in spacing units) while the column turns
