@@ -123,11 +123,13 @@ def image_sacrum_llrs(image: np.ndarray, shapes: list[Shape], centroids: np.ndar
     for k in sorted({n - 2, n - 1}):
         d = centroids[k + 1] - centroids[k] if k < n - 1 else centroids[k] - centroids[k - 1]
         down[k] = image_sacrum_llr(image, shapes[k], unit(d), levels)
-        down[k] -= _fused_above(image, shapes[k], centroids[k - 1] - centroids[k], levels)
+        if k > 0:
+            down[k] -= _fused_above(image, shapes[k], centroids[k - 1] - centroids[k], levels)
     for k in sorted({0, 1}):
         d = centroids[k - 1] - centroids[k] if k else centroids[0] - centroids[1]
         up[k] = image_sacrum_llr(image, shapes[k], unit(d), levels)
-        up[k] -= _fused_above(image, shapes[k], centroids[k + 1] - centroids[k], levels)
+        if k < n - 1:
+            up[k] -= _fused_above(image, shapes[k], centroids[k + 1] - centroids[k], levels)
     return down, up
 
 

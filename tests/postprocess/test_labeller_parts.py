@@ -40,6 +40,22 @@ def test_no_candidates_gives_an_empty_flagged_result():
     json.dumps(res.to_json())
 
 
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_a_film_with_one_to_three_bodies_is_labelled_and_flagged(count):
+    # The film cue reads the two bodies at each end and the bone beside them: with so few
+    # bodies the ends overlap and a body may have no neighbour on one side.
+    image = np.full((400, 200), 40.0)
+    cands = []
+    for k in range(count):
+        y = 60 + 70 * k
+        image[y:y + 45, 60:140] = 200.0
+        cands.append(Candidate(polygon=np.array([[60, y], [140, y], [140, y + 45], [60, y + 45]],
+                                                float), score=0.9))
+    res = label_vertebrae(cands, image=image)
+    assert len(res.vertebrae) == count
+    assert res.flags["low_confidence"]
+
+
 def test_candidates_from_detectron2_instances(buu_files):
     structures = pytest.importorskip("detectron2.structures")
     torch = pytest.importorskip("torch")
