@@ -44,8 +44,8 @@ from lumbarseg.levels import LEVELS
 class EvaluationSettings:
     """Thresholds shared by every evaluation path.
 
-    score_threshold: instance predictions below it are left out of label maps, Dice and
-        recognition (COCO AP always uses every prediction).
+    score_threshold: instance predictions whose detection score lies below it are left out
+        of label maps, Dice and recognition (COCO AP always uses every prediction).
     iou_threshold: mask IoU a prediction needs to detect/recognise a vertebra.
     centroid_mm: VerSe-style centroid distance rule; None turns it off. Applied only to
         images whose pixel spacing is known.
@@ -87,7 +87,7 @@ def score_image(
                     f"image {gt.image_id}: predicted mask size {tuple(rle['size'])} differs "
                     f"from the ground truth size {shape}"
                 )
-        kept = predictions.subset(predictions.scores >= settings.score_threshold)
+        kept = predictions.subset(predictions.threshold_scores >= settings.score_threshold)
         pred_map = prediction_label_map(kept, gt.height, gt.width)
         detections = coco_detections(gt.image_id, predictions)
         painted = [gt.rles[i] for i in np.flatnonzero(~gt.iscrowd)] + kept.rles

@@ -39,20 +39,34 @@ class ImageGroundTruth:
 
 @dataclass
 class InstancePredictions:
-    """Scored instance masks of one image; ``levels`` are indices into ``LEVELS``."""
+    """Scored instance masks of one image; ``levels`` are indices into ``LEVELS``.
+
+    ``scores`` rank predictions for COCO AP. ``detection_scores`` say how sure the model is
+    that a mask is a vertebra at all, and decide which predictions the score threshold keeps:
+    a labeller's results rank by score x level confidence, but a well-found body whose level
+    is uncertain is still found (its flags say the level is uncertain). None: the same as
+    ``scores`` (raw model outputs).
+    """
 
     levels: np.ndarray  # (N,) int64
     rles: list[dict]
     boxes: np.ndarray  # (N, 4) float64 XYWH
     scores: np.ndarray  # (N,) float64
+    detection_scores: np.ndarray | None = None  # (N,) float64
 
     def __len__(self) -> int:
         return len(self.rles)
 
+    @property
+    def threshold_scores(self) -> np.ndarray:
+        return self.scores if self.detection_scores is None else self.detection_scores
+
     def subset(self, keep: np.ndarray) -> InstancePredictions:
         idx = np.flatnonzero(keep)
+        detection = None if self.detection_scores is None else self.detection_scores[idx]
         return InstancePredictions(
-            self.levels[idx], [self.rles[i] for i in idx], self.boxes[idx], self.scores[idx]
+            self.levels[idx], [self.rles[i] for i in idx], self.boxes[idx], self.scores[idx],
+            detection,
         )
 
 
@@ -211,8 +225,12 @@ def predictions_from_masks(
 def predictions_from_coco_results(
     results: Iterable[Mapping], height: int, width: int, category_to_level: Mapping[int, int]
 ) -> InstancePredictions:
-    """Predictions of one image from COCO results entries (RLE or polygon segmentations)."""
-    levels, rles, boxes, scores = [], [], [], []
+    """Predictions of one image from COCO results entries (RLE or polygon segmentations).
+
+    An entry's ``detection_score`` (written by ``lumbarseg infer`` and ``lumbarseg label``),
+    where every entry has one, becomes the score the threshold reads.
+    """
+    levels, rles, boxes, scores, detection = [], [], [], [], []
     for res in results:
         cat = int(res["category_id"])
         if cat not in category_to_level:
@@ -226,8 +244,16 @@ def predictions_from_coco_results(
         rles.append(rle)
         boxes.append(_box_xywh(res, rle))
         scores.append(float(res.get("score", 1.0)))
+        detection.append(res.get("detection_score"))
     if not rles:
         return empty_predictions()
+    detection_scores = None
+    if all(d is not None for d in detection):
+        detection_scores = np.asarray(detection, np.float64)
     return InstancePredictions(
-        np.asarray(levels, np.int64), rles, np.asarray(boxes, np.float64), np.asarray(scores)
+        np.asarray(levels, np.int64),
+        rles,
+        np.asarray(boxes, np.float64),
+        np.asarray(scores, np.float64),
+        detection_scores,
     )

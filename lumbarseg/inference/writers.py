@@ -25,6 +25,7 @@ from lumbarseg.io.atomic import atomic_open, write_json_atomic
 from lumbarseg.io.dicom import PHI_KEYWORDS
 from lumbarseg.levels import COCO_CATEGORIES
 from lumbarseg.postprocess.flags import flag_names
+from lumbarseg.postprocess.result import coco_result_scores
 
 RECORD_VERSION = 1
 SUMMARY_COLUMNS = (
@@ -382,12 +383,6 @@ def read_secret(path: str | os.PathLike) -> str:
     return text.splitlines()[0]
 
 
-def coco_score(vertebra: dict) -> float:
-    """Detection score times level confidence: ranks a vertebra by how sure we are that it
-    is THIS level, which is what per-category COCO AP measures."""
-    return round(vertebra["score"] * vertebra["level_confidence"], 5)
-
-
 def _listhesis_text(measurements: dict) -> str:
     parts = []
     for level, slip in (measurements.get("listhesis") or {}).items():
@@ -408,7 +403,8 @@ def _coco_results(item: InputItem, record: Mapping[str, Any]) -> Iterator[dict]:
         if v["category_id"] is None:  # T11/T12/L6: no COCO category of their own
             continue
         yield {"image_id": item.image_id, "category_id": v["category_id"],
-               "segmentation": v["segmentation"], "bbox": v["bbox"], "score": coco_score(v)}
+               "segmentation": v["segmentation"], "bbox": v["bbox"],
+               **coco_result_scores(v["score"], v["level_confidence"])}
 
 
 def _status_row(item: InputItem, status: str, reason: str, columns: Iterable[str]) -> list:

@@ -21,6 +21,7 @@ from lumbarseg.levels import LEVELS, normalize_level
 from lumbarseg.postprocess.api import label_vertebrae
 from lumbarseg.postprocess.candidates import Candidate
 from lumbarseg.postprocess.config import LabellerConfig
+from lumbarseg.postprocess.result import coco_result_scores
 
 
 def _category_levels(images_json: dict, results: list[dict]) -> dict[int, int | None]:
@@ -46,7 +47,8 @@ class BadPrediction(ValueError):
 
 
 def _candidate(result: dict, height: int, width: int, level: int | None) -> Candidate:
-    score = result.get("score", 1.0)
+    # a detection score of our own results (re-labelling them), else the model's score
+    score = result.get("detection_score", result.get("score", 1.0))
     try:
         score = float(score)
     except (TypeError, ValueError):
@@ -144,8 +146,8 @@ def label_coco(predictions: Path, images: Path, image_root: Path | None = None,
             if v.category_id is None:
                 continue  # T12/L6: no COCO category; kept in the sidecar
             row = dict(rows[v.index])
-            row.update(category_id=v.category_id, score=rows[v.index].get("score", v.score),
-                       level=v.level, level_confidence=round(v.confidence, 4))
+            row.update(category_id=v.category_id, level=v.level,
+                       **coco_result_scores(v.score, v.confidence))
             row.pop("class_scores", None)
             out.append(row)
         record = res.to_json()

@@ -10,6 +10,19 @@ import numpy as np
 from lumbarseg.levels import LEVELS
 
 
+def coco_result_scores(detection_score: float, level_confidence: float) -> dict:
+    """The score fields of a labelled vertebra's COCO results entry.
+
+    ``score`` (detection score x level confidence) ranks it by how sure we are that it is
+    THIS level, which is what per-category COCO AP measures; ``detection_score`` says how sure
+    the model is that it is a vertebra at all, and is what evaluation thresholds, so that a
+    well-found body of uncertain level still counts as found (its flags carry the doubt).
+    """
+    return {"score": round(detection_score * level_confidence, 5),
+            "detection_score": round(detection_score, 5),
+            "level_confidence": round(level_confidence, 4)}
+
+
 @dataclass
 class LabelledVertebra:
     """One kept candidate with its level.

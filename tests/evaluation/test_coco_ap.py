@@ -71,3 +71,27 @@ def test_level_without_ground_truth_is_nan():
     res = _summarize(coco, lambda _id, anns: [dict(a, score=0.9) for a in anns])
     assert math.isnan(res["segm"]["AP-S1"]) and math.isnan(res["levels"]["recognition-S1"])
     assert math.isnan(res["levels"]["dice-S1"]) and res["levels"]["dice-L2"] == 100.0
+
+
+def test_the_threshold_reads_the_detection_score_where_results_give_one():
+    """A labeller's result ranks by detection score x level confidence; a body found with a
+    sure detection but an uncertain level (0.9 x 0.45) still counts as found and, its level
+    being right, recognised. Results without ``detection_score`` keep the old rule."""
+
+    def uncertain(_id, anns, detection=0.9):
+        out = []
+        for a in anns:
+            entry = dict(a, score=round(0.9 * 0.45, 5))
+            if detection is not None:
+                entry["detection_score"] = detection
+            out.append(entry)
+        return out
+
+    res = _summarize(spine_coco(), uncertain)
+    assert res["levels"]["detection"] == 100.0 and res["levels"]["recognition"] == 100.0
+    unsure = _summarize(spine_coco(), lambda i, a: uncertain(i, a, detection=0.3))
+    assert unsure["levels"]["detection"] == 0.0
+    old_rule = _summarize(spine_coco(), lambda i, a: uncertain(i, a, detection=None))
+    assert old_rule["levels"]["detection"] == 0.0
+    # AP ranks by ``score`` either way: the same ranking gives the same AP.
+    assert res["segm"]["AP"] == old_rule["segm"]["AP"] == 100.0

@@ -178,6 +178,15 @@ def test_infer_reports_failures_exports_coco_and_keeps_no_phi(input_folder, tiny
     # pycocotools reads the export and evaluates it against the drawn ground truth...
     preds = json.loads((out / "predictions.json").read_text())
     assert preds, "the low threshold should give detections"
+    # Ranked by detection score x level confidence; the detection score is kept for the
+    # evaluation's threshold, and both match the per-image record.
+    found = {(r["image_id"], v["category_id"]): v for r in records.values()
+             for v in r["vertebrae"] if v["category_id"] is not None}
+    for p in preds:
+        v = found[p["image_id"], p["category_id"]]
+        assert p["detection_score"] == pytest.approx(v["score"], abs=1e-5)
+        assert p["level_confidence"] == pytest.approx(v["level_confidence"], abs=1e-4)
+        assert p["score"] == pytest.approx(v["score"] * v["level_confidence"], abs=1e-4)
     gt_path = tmp_path / "gt.json"
     gt_path.write_text(json.dumps(gt_coco(input_folder, out / "images.json")))
     gt = COCO(str(gt_path))

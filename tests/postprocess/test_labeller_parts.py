@@ -103,6 +103,15 @@ def test_label_cli_writes_coco_results_and_sidecar(buu_files, tmp_path):
     for r in labelled:
         assert r["level"] == truth[preds.index(next(p for p in preds if p["segmentation"]
                                                     == r["segmentation"]))]
+        source = next(p for p in preds if p["segmentation"] == r["segmentation"])
+        assert r["detection_score"] == pytest.approx(source["score"], abs=1e-5)
+        assert r["score"] == pytest.approx(source["score"] * r["level_confidence"], abs=1e-4)
+    # Labelling its own output again reads the detection score, not the ranked one.
+    again = tmp_path / "again.json"
+    assert main(["label", "--predictions", str(out), "--images", str(tmp_path / "i.json"),
+                 "--out", str(again)]) == 0
+    assert sorted(r["detection_score"] for r in json.loads(again.read_text())) == sorted(
+        r["detection_score"] for r in labelled)
     side = json.loads((tmp_path / "labelled.sidecar.json").read_text())
     record = side["images"]["7"]
     assert record["flags"]["implants_present"]
