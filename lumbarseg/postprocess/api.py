@@ -13,7 +13,13 @@ from lumbarseg.postprocess.filtering import filter_candidates
 from lumbarseg.postprocess.flags import ColumnSummary, build_flags
 from lumbarseg.postprocess.geometry import Shape, shape_of
 from lumbarseg.postprocess.measurements import measure
-from lumbarseg.postprocess.ordering import column_axis, off_column, order_along, tangents
+from lumbarseg.postprocess.ordering import (
+    column_axis,
+    not_isolated,
+    off_column,
+    order_along,
+    tangents,
+)
 from lumbarseg.postprocess.result import LabelledVertebra, LabellingResult, Rejection
 from lumbarseg.postprocess.sacrum import sacrum_llr
 from lumbarseg.postprocess.sacrum_image import image_sacrum_llrs
@@ -192,10 +198,12 @@ def _drop_off_column(alive, rejected, shapes, config):
     if len(alive) < 4:
         return alive, rejected
     cents = np.array([shapes[i].centroid for i in alive])
-    down = column_axis(cents, [shapes[i] for i in alive])
+    alive_shapes = [shapes[i] for i in alive]
+    down = column_axis(cents, alive_shapes)
     normal = np.array([-down[1], down[0]])
     width = float(np.median([shapes[i].extent(normal) for i in alive]))
-    for pos in off_column(cents, down, width, config.off_column_widths):
+    near = not_isolated(cents, alive_shapes)
+    for pos in off_column(cents, down, width, config.off_column_widths, near):
         rejected[alive[pos]] = "off_column"
     return [i for i in alive if i not in rejected], rejected
 

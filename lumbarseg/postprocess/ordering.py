@@ -11,11 +11,14 @@ import numpy as np
 
 from lumbarseg.postprocess.geometry import Shape, unit
 
+ISOLATED = 3.0  # body lengths to the nearest other object beyond which one is no guide
+
 
 def column_axis(centroids: np.ndarray, shapes: list[Shape]) -> np.ndarray:
     """Unit vector along the column, pointing down the image (+y) when that is defined."""
     if len(centroids) >= 2:
-        centred = centroids - centroids.mean(axis=0)
+        core = centroids[not_isolated(centroids, shapes)]
+        centred = core - core.mean(axis=0)
         _, _, vt = np.linalg.svd(centred, full_matrices=False)
         axis = vt[0]
     else:
@@ -27,19 +30,45 @@ def column_axis(centroids: np.ndarray, shapes: list[Shape]) -> np.ndarray:
     return axis / np.linalg.norm(axis)
 
 
+def not_isolated(centroids: np.ndarray, shapes: list[Shape]) -> np.ndarray:
+    """Mask of the objects that have another within ``ISOLATED`` body lengths.
+
+    A principal axis and a least-squares curve are means: one object far from everything
+    else (a side marker, a hip) tilts the axis and pulls the curve, and real bodies then
+    look off the column. Bodies of a column lie about one length apart, so such an object is
+    left out of the axis and of the curve's first fit (the curve still judges it). Nearness
+    to a neighbour does not depend on how the column curves, unlike distance to a line.
+    """
+    n = len(centroids)
+    keep = np.ones(n, bool)
+    if n < 4:
+        return keep
+    scale = float(np.median([max(sh.rect_sides) for sh in shapes]))
+    dist = np.linalg.norm(centroids[:, None, :] - centroids[None, :, :], axis=2)
+    np.fill_diagonal(dist, np.inf)
+    near = dist.min(axis=1) <= ISOLATED * scale
+    return near if near.sum() >= 3 else keep
+
+
 def order_along(centroids: np.ndarray, axis: np.ndarray) -> np.ndarray:
     """Indices of centroids sorted along the axis."""
     return np.argsort(centroids @ axis, kind="stable")
 
 
-def off_column(centroids: np.ndarray, axis: np.ndarray, width: float, limit: float) -> list[int]:
-    """Positions (into centroids) farther than ``limit * width`` from a robust column curve."""
+def off_column(centroids: np.ndarray, axis: np.ndarray, width: float, limit: float,
+               keep: np.ndarray | None = None) -> list[int]:
+    """Positions (into centroids) farther than ``limit * width`` from a robust column curve.
+
+    ``keep``: the objects the curve's first fit may use (default all).
+    """
     n = len(centroids)
     if n < 4:
         return []
     normal = np.array([-axis[1], axis[0]])
     s, t = centroids @ axis, centroids @ normal
-    keep = np.ones(n, bool)
+    keep = np.ones(n, bool) if keep is None else np.array(keep, bool)
+    if keep.sum() < 2:
+        keep[:] = True
     for _ in range(3):
         deg = 2 if keep.sum() >= 5 else 1
         coef = np.polyfit(s[keep], t[keep], deg)
