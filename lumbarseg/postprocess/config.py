@@ -12,6 +12,8 @@ class LabellerConfig:
     # --- filtering (what is not a vertebral body) ---
     duplicate_iou: float = 0.5  # mask IoU above which two detections are the same body
     duplicate_containment: float = 0.7  # share of the smaller mask inside the larger one
+    # the smaller of such a pair goes unless it scores this much higher than the larger
+    containment_score_margin: float = 0.3
     max_elongation: float = 2.8  # long/short side of the min-area rectangle (screws, rods)
     min_area_ratio: float = 0.35  # area vs median body area: below = fragment or cage
     max_area_ratio: float = 2.7  # above = not one or two bodies

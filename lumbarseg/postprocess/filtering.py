@@ -1,7 +1,8 @@
 """Remove what is not a vertebral body: implants, duplicates, fragments, off-column objects.
 
-Metal is tested first; then duplicates, where a part inside a body always loses to the body
-(so a screw cannot remove the body it crosses), then shape and size. A detection rejected for
+Metal is tested first; then duplicates, where a part inside a body loses to the body (so a
+screw cannot remove the body it crosses) unless the part scores clearly higher (a confident
+body inside a faint blob), then shape and size. A detection rejected for
 its shape or size (a rod, a box around the sacrum and pelvis) removes nothing: duplicates are
 decided again without it, so the body it contained comes back.
 """
@@ -146,7 +147,9 @@ def _metal(candidates, shapes, alive, image, config) -> list[int]:
 
 def _duplicates(candidates, overlaps: _Overlaps, alive, config) -> list[tuple[int, int]]:
     """(dropped, kept) pairs: two detections of the same body (IoU: the lower score goes) or a
-    part detected inside a body (containment: the smaller goes, whatever its score)."""
+    part detected inside a body (containment: the smaller goes, unless it scores clearly
+    higher: then the larger is a faint blob drawn around a confident body, often the sacrum
+    or two bodies, and it goes)."""
     if len(alive) < 2:
         return []
     area = overlaps.areas
@@ -161,7 +164,11 @@ def _duplicates(candidates, overlaps: _Overlaps, alive, config) -> list[tuple[in
                 lose, win = (i, j) if candidates[i].score < candidates[j].score else (j, i)
                 pairs.append((inter / union + 1.0, lose, win))
             elif inter / max(min(area[i], area[j]), 1e-9) > config.duplicate_containment:
-                lose, win = (i, j) if area[i] < area[j] else (j, i)
+                small, large = (i, j) if area[i] < area[j] else (j, i)
+                lose, win = small, large
+                if (candidates[small].score - candidates[large].score
+                        >= config.containment_score_margin):
+                    lose, win = large, small  # a faint blob around a confident body
                 pairs.append((inter / max(min(area[i], area[j]), 1e-9), lose, win))
     out, dropped = [], set()
     for _, lose, win in sorted(pairs, reverse=True):
