@@ -19,8 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--score-threshold",
         type=float,
         default=EvaluationSettings.score_threshold,
-        help="predictions below it are left out of label maps and recognition "
-        "(default %(default)s)",
+        help="predictions whose detection score (the results' detection_score, else "
+        "score) is below it are left out of label maps and recognition (default %(default)s)",
     )
     parser.add_argument(
         "--iou-threshold",

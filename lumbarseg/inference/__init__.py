@@ -6,7 +6,9 @@ export, HTML report, evaluation) read it, so the layout is a contract:
 
 ``OUT/predictions.json``
     COCO results list: ``{image_id, category_id (1..6 = L1..S1), segmentation (RLE, counts
-    a str), bbox (XYWH), score}``; ``score`` = detector score x level confidence.
+    a str), bbox (XYWH), score, detection_score, level_confidence}``; ``score`` = detector
+    score x level confidence (ranks COCO AP), ``detection_score`` the detector's alone
+    (what ``lumbarseg evaluate`` thresholds).
     ``COCO("OUT/images.json").loadRes("OUT/predictions.json")`` works.
 ``OUT/images.json``
     COCO dataset dict: ``images`` = ``{id, file_name, height, width, image_key}`` for every
