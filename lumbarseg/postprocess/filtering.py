@@ -2,9 +2,9 @@
 
 Metal is tested first; then duplicates, where a part inside a body loses to the body (so a
 screw cannot remove the body it crosses) unless the part scores clearly higher (a confident
-body inside a faint blob), then shape and size. A detection rejected for
-its shape or size (a rod, a box around the sacrum and pelvis) removes nothing: duplicates are
-decided again without it, so the body it contained comes back.
+body inside a faint blob), then shape and size. A detection rejected for its shape or size
+(a rod, a box around the sacrum and pelvis) removes nothing: duplicates are decided again
+without it, so the body it contained comes back.
 """
 
 from __future__ import annotations
@@ -163,13 +163,15 @@ def _duplicates(candidates, overlaps: _Overlaps, alive, config) -> list[tuple[in
             if union > 0 and inter / union > config.duplicate_iou:
                 lose, win = (i, j) if candidates[i].score < candidates[j].score else (j, i)
                 pairs.append((inter / union + 1.0, lose, win))
-            elif inter / max(min(area[i], area[j]), 1e-9) > config.duplicate_containment:
-                small, large = (i, j) if area[i] < area[j] else (j, i)
+                continue
+            small, large = (i, j) if area[i] < area[j] else (j, i)
+            containment = inter / max(area[small], 1e-9)
+            if containment > config.duplicate_containment:
                 lose, win = small, large
                 if (candidates[small].score - candidates[large].score
                         >= config.containment_score_margin):
                     lose, win = large, small  # a faint blob around a confident body
-                pairs.append((inter / max(min(area[i], area[j]), 1e-9), lose, win))
+                pairs.append((containment, lose, win))
     out, dropped = [], set()
     for _, lose, win in sorted(pairs, reverse=True):
         if lose not in dropped and win not in dropped:
