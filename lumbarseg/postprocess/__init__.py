@@ -11,7 +11,7 @@ Public API (stable; batch inference and the ``lumbarseg label`` command use it):
                         #   spans)] cranial -> caudal; level in L1..L5, S1, or T12/L6
     result.rejected     # [Rejection(index, reason)]: implant_metal, implant_elongated,
                         #   duplicate_of_<i>, merged_bodies, too_small, too_large, off_column,
-                        #   not_in_column, thoracic_above_T11...
+                        #   not_in_column, thoracic_above_T11, sacral_segment...
     result.flags        # dict: missing_levels, gap_levels, fov_cut_top, fov_cut_bottom,
                         #   transitional_suspected, implants_present, fused_block,
                         #   low_confidence, facing, anchor, ... (``flag_names`` lists raised ones)

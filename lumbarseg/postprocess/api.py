@@ -22,7 +22,7 @@ from lumbarseg.postprocess.ordering import (
 )
 from lumbarseg.postprocess.result import LabelledVertebra, LabellingResult, Rejection
 from lumbarseg.postprocess.sacrum import sacrum_llr
-from lumbarseg.postprocess.sacrum_image import image_sacrum_llrs
+from lumbarseg.postprocess.sacrum_image import fused_to_bone_above, image_sacrum_llrs
 
 
 def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None,
@@ -77,10 +77,15 @@ def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[
         ordered, evidence, down, result = _assign(candidates, shapes, alive, image_shape,
                                                   config, image)
         kinked = _kinked_end(evidence, result)
-        if kinked is None:
+        if kinked is not None:
+            rejected[ordered[kinked]] = "off_column"
+            alive = [i for i in alive if i != ordered[kinked]]
+            continue
+        segment = _sacral_segment(candidates, shapes, ordered, result, image, config)
+        if segment is None:
             break
-        rejected[ordered[kinked]] = "off_column"
-        alive = [i for i in alive if i != ordered[kinked]]
+        rejected[segment] = "sacral_segment"
+        alive = [i for i in alive if i != segment]
     column.orientation_confidence = result.orientation_confidence
     column.class_scores = any(e.class_probs is not None for e in evidence)
     # Positions index ``ordered``; caudal positions grow unless the column runs up the list.
@@ -168,6 +173,24 @@ def _kinked_end(evidence: list[BodyEvidence], result) -> int | None:
         if length > _KINK_DISTANCE * result.unit and cos < np.cos(np.deg2rad(_KINK_ANGLE)):
             return end
     return None
+
+
+def _sacral_segment(candidates: list[Candidate], shapes: list[Shape], ordered: list[int],
+                    result, image: np.ndarray | None, config: LabellerConfig) -> int | None:
+    """The body called S1 when it is a lower sacral segment instead: fused to the body above
+    it on the film (no disc space) and found clearly fainter than that body.
+
+    A detector often finds S2 under the sacrum, and its wedge shape reads as S1 more strongly
+    than the first segment's box: the whole column then shifts up a level. Fused without a
+    disc, the two are one bone, and the confident one is its top. A true S1 under a collapsed
+    L5-S1 disc is kept unless it is also far fainter than L5."""
+    if image is None or len(result.positions) < 3 or EXT_LEVELS[result.levels[-1]] != "S1":
+        return None
+    s1, above = ordered[result.positions[-1]], ordered[result.positions[-2]]
+    if candidates[above].score - candidates[s1].score < config.fused_segment_score_margin:
+        return None
+    cranial = shapes[above].centroid - shapes[s1].centroid
+    return s1 if fused_to_bone_above(image, shapes[s1], cranial) else None
 
 
 # Spacing / expected between kept neighbours still called a fit. Measured adjacent spacings

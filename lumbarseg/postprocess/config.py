@@ -14,6 +14,9 @@ class LabellerConfig:
     duplicate_containment: float = 0.7  # share of the smaller mask inside the larger one
     # the smaller of such a pair goes unless it scores this much higher than the larger
     containment_score_margin: float = 0.3
+    # the body called S1 goes (a lower sacral segment) when fused to the body above without a
+    # disc and scoring this much lower than it
+    fused_segment_score_margin: float = 0.3
     max_elongation: float = 2.8  # long/short side of the min-area rectangle (screws, rods)
     min_area_ratio: float = 0.35  # area vs median body area: below = fragment or cage
     max_area_ratio: float = 2.7  # above = not one or two bodies

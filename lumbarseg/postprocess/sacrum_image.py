@@ -35,6 +35,10 @@ GAP_SCALE = 0.05  # gap-depth units per nat
 # height loss); nothing but a disc makes a gap. A cap of 1 instead of 2 was tried: it cost
 # right images on phantoms and on a trained model's outputs and gained none.
 MAX_FOR, MAX_AGAINST = 2.0, 3.0
+# Fused-above evidence (nats, of MAX_FOR) that reads as "no disc at all": the gap is under
+# about half of what reads as a disc space. 1.0 to 1.5 decide the same on trained models'
+# outputs; at the cap (2.0) a faint joint line is taken for a disc.
+FUSED_SURE = 1.5
 SATURATED = 0.02  # within 2 % of the film's range below its maximum: metal (or saturation)
 METAL_SHARE = 0.2  # share of the disc-space samples at that level that says "metal there"
 
@@ -131,6 +135,16 @@ def image_sacrum_llrs(image: np.ndarray, shapes: list[Shape], centroids: np.ndar
         if k < n - 1:
             up[k] -= _fused_above(image, shapes[k], centroids[k + 1] - centroids[k], levels)
     return down, up
+
+
+def fused_to_bone_above(image: np.ndarray, shape: Shape, cranial: np.ndarray) -> bool:
+    """True when the film shows no disc space between ``shape`` and the bone toward
+    ``cranial``: it is part of that bone (a lower sacral segment under S1), not a body of its
+    own."""
+    image = np.asarray(image)
+    if image.ndim == 3:
+        image = image[..., 0]
+    return _fused_above(image, shape, cranial, film_range(image)) >= FUSED_SURE
 
 
 def _fused_above(image: np.ndarray, shape: Shape, cranial: np.ndarray,
