@@ -112,6 +112,9 @@ def low_confidence_reasons(column: ColumnSummary, low_levels: list[str], found: 
         reasons.append(f"a detection below the lowest labelled body (score "
                        f"{column.skipped_below_score:.2f}) was left out: the column could be "
                        "shifted by one level")
+    if "sacral_segment" in column.rejected_reasons:
+        reasons.append("a faint body fused under the sacrum was taken for a lower sacral "
+                       "segment: if it was S1, the column is shifted by one level")
     sure_by_class = (column.s1_class_prob or 0.0) >= S1_CLASS_SURE
     if (column.class_scores and "S1" in found and column.s1_shape_llr is not None
             and column.s1_shape_llr < S1_SHAPE_AGAINST):

@@ -147,7 +147,11 @@ def _label_styled(seeds, edit, **config):
                  for i, level in enumerate(expected))
         films, right = films + 1, right + ok
         silent += not ok and not res.flags["low_confidence"]
-        fired += any(r.reason == "sacral_segment" for r in res.rejected)
+        segment = any(r.reason == "sacral_segment" for r in res.rejected)
+        # The rule decides on the film's evidence alone: the film says so, right or wrong.
+        assert not segment or any("sacral segment" in r
+                                  for r in res.flags["low_confidence_reasons"]), seed
+        fired += segment
     return films, right, silent, fired
 
 
