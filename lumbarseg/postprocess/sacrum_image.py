@@ -35,9 +35,10 @@ GAP_SCALE = 0.05  # gap-depth units per nat
 # height loss); nothing but a disc makes a gap. A cap of 1 instead of 2 was tried: it cost
 # right images on phantoms and on a trained model's outputs and gained none.
 MAX_FOR, MAX_AGAINST = 2.0, 3.0
-# Fused-above evidence (nats, of MAX_FOR) that reads as "no disc at all": the gap is under
-# about half of what reads as a disc space. 1.0 to 1.5 decide the same on trained models'
-# outputs; at the cap (2.0) a faint joint line is taken for a disc.
+# Fused-above evidence (nats) at which a body is part of the bone above it: a gap under 12.5 %
+# of the body's level (the cue turns to "disc" at 20 %). 1.0 to 1.5 decide the same on trained
+# models' outputs; near the cap (2.0) the faint joint line between sacral segments is enough
+# to miss the fusion.
 FUSED_SURE = 1.5
 SATURATED = 0.02  # within 2 % of the film's range below its maximum: metal (or saturation)
 METAL_SHARE = 0.2  # share of the disc-space samples at that level that says "metal there"
@@ -96,6 +97,11 @@ def image_sacrum_llr(image: np.ndarray, shape: Shape, caudal: np.ndarray,
     return float(np.clip((GAP_SURE - gap) / GAP_SCALE, -MAX_AGAINST, MAX_FOR))
 
 
+def _gray(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    return image[..., 0] if image.ndim == 3 else image
+
+
 def _sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Bilinear samples at (x, y), reading only the crop that holds them (a film is large)."""
     h, w = image.shape[:2]
@@ -120,9 +126,7 @@ def image_sacrum_llrs(image: np.ndarray, shapes: list[Shape], centroids: np.ndar
     down, up = np.zeros(n), np.zeros(n)
     if n < 2:
         return down, up
-    image = np.asarray(image)
-    if image.ndim == 3:
-        image = image[..., 0]
+    image = _gray(image)
     levels = film_range(image)
     for k in sorted({n - 2, n - 1}):
         d = centroids[k + 1] - centroids[k] if k < n - 1 else centroids[k] - centroids[k - 1]
@@ -141,9 +145,7 @@ def fused_to_bone_above(image: np.ndarray, shape: Shape, cranial: np.ndarray) ->
     """True when the film shows no disc space between ``shape`` and the bone toward
     ``cranial``: it is part of that bone (a lower sacral segment under S1), not a body of its
     own."""
-    image = np.asarray(image)
-    if image.ndim == 3:
-        image = image[..., 0]
+    image = _gray(image)
     return _fused_above(image, shape, cranial, film_range(image)) >= FUSED_SURE
 
 
