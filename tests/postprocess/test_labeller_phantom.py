@@ -127,7 +127,8 @@ def _wedge_below(s1: np.ndarray, l5: np.ndarray, taper: float = 0.45) -> np.ndar
 
 def _label_styled(seeds, edit, **config):
     """(films, films right, films wrong and unflagged, films where a body went as a sacral
-    segment) for anatomy-only candidates of styled phantoms, after ``edit(cands, where)``."""
+    segment) for anatomy-only candidates of styled phantoms, after ``edit(cands, expected,
+    where)`` (False: skip the film)."""
     from lumbarseg.levels import LEVELS
     from lumbarseg.phantom import PhantomConfig, render_phantom
     from lumbarseg.postprocess import LabellerConfig, label_vertebrae
@@ -148,7 +149,7 @@ def _label_styled(seeds, edit, **config):
         films, right = films + 1, right + ok
         silent += not ok and not res.flags["low_confidence"]
         segment = any(r.reason == "sacral_segment" for r in res.rejected)
-        # The rule decides on the film's evidence alone: the film says so, right or wrong.
+        # The rule rests on the film's evidence alone: the flags say so, right or wrong.
         assert not segment or any("sacral segment" in r
                                   for r in res.flags["low_confidence_reasons"]), seed
         fired += segment
