@@ -41,7 +41,7 @@ def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None
         image_shape = next((tuple(c.mask.shape) for c in candidates if c.mask is not None), None)
     shapes = [shape_of(c) for c in candidates]
     alive, rejected = filter_candidates(candidates, shapes, image, image_shape, config)
-    alive, rejected = _drop_off_column(alive, rejected, shapes, config)
+    alive, rejected = _drop_off_column(alive, rejected, shapes, candidates, config)
     column = ColumnSummary()
     vertebrae: list[LabelledVertebra] = []
     measurements: dict = {}
@@ -217,7 +217,7 @@ def _odd_spacing(levels: list[str], ev: list[BodyEvidence], unit: float) -> list
     return out
 
 
-def _drop_off_column(alive, rejected, shapes, config):
+def _drop_off_column(alive, rejected, shapes, candidates, config):
     if len(alive) < 4:
         return alive, rejected
     cents = np.array([shapes[i].centroid for i in alive])
@@ -226,7 +226,8 @@ def _drop_off_column(alive, rejected, shapes, config):
     normal = np.array([-down[1], down[0]])
     width = float(np.median([shapes[i].extent(normal) for i in alive]))
     near = not_isolated(cents, alive_shapes)
-    for pos in off_column(cents, down, width, config.off_column_widths, near):
+    scores = np.array([candidates[i].score for i in alive])
+    for pos in off_column(cents, down, width, config.off_column_widths, near, scores):
         rejected[alive[pos]] = "off_column"
     return [i for i in alive if i not in rejected], rejected
 

@@ -56,10 +56,14 @@ def order_along(centroids: np.ndarray, axis: np.ndarray) -> np.ndarray:
 
 
 def off_column(centroids: np.ndarray, axis: np.ndarray, width: float, limit: float,
-               keep: np.ndarray | None = None) -> list[int]:
+               keep: np.ndarray | None = None, scores: np.ndarray | None = None) -> list[int]:
     """Positions (into centroids) farther than ``limit * width`` from a robust column curve.
 
-    ``keep``: the objects the curve's first fit may use (default all).
+    ``keep``: the objects the curve's first fit may use (default all). ``scores``: detection
+    scores, which weigh each object's pull on the curve (its squared residual, by score
+    squared). A detector that also finds the posterior elements draws a second, fainter line
+    beside the bodies; unweighted, the curve ran between the two lines and rejected real
+    bodies along with the false ones.
     """
     n = len(centroids)
     if n < 4:
@@ -69,9 +73,10 @@ def off_column(centroids: np.ndarray, axis: np.ndarray, width: float, limit: flo
     keep = np.ones(n, bool) if keep is None else np.array(keep, bool)
     if keep.sum() < 2:
         keep[:] = True
+    weight = np.ones(n) if scores is None else np.clip(np.asarray(scores, float), 1e-3, None)
     for _ in range(3):
         deg = 2 if keep.sum() >= 5 else 1
-        coef = np.polyfit(s[keep], t[keep], deg)
+        coef = np.polyfit(s[keep], t[keep], deg, w=weight[keep])
         resid = np.abs(t - np.polyval(coef, s))
         worst = int(np.argmax(np.where(keep, resid, -1)))
         if resid[worst] > limit * width and keep.sum() > 3:
