@@ -83,6 +83,17 @@ def evaluate(n: int, with_scores: bool, size: int = 512, seed: int = 0, use_imag
             "listhesis_abs_err": np.abs(slip_err), "ms": 1000 * np.median(times)}
 
 
+def label_edited(seeds, edit, config, postop_share: float = 0.5, size: int = 512):
+    """(seed, phantom, expected, result) per normal-difficulty phantom, anatomy-only candidates
+    labelled after ``edit(cands, expected)`` changed them in place (False: skip the film)."""
+    cfg = PhantomConfig(size=size, difficulty="normal", postop_share=postop_share)
+    for seed in seeds:
+        ph = render_phantom(seed, cfg)
+        cands, expected = phantom_candidates(ph, np.random.default_rng(seed), False)
+        if edit(cands, expected):
+            yield seed, ph, expected, label_vertebrae(cands, image=ph.pixels, config=config)
+
+
 def evaluate_missing(n: int, drop: str | None, image_weight: float, size: int = 512,
                      seed: int = 0) -> dict:
     """Anatomy only, with one true body removed from the candidates (a detector miss): images
@@ -90,17 +101,17 @@ def evaluate_missing(n: int, drop: str | None, image_weight: float, size: int = 
     the film's sacrum evidence off (the metal test still reads the image)."""
     from lumbarseg.postprocess import LabellerConfig
 
-    cfg = PhantomConfig(size=size, difficulty="normal", postop_share=0.5)
-    config = LabellerConfig(image_weight=image_weight)
-    ok_count = images = silent = 0
-    for k in range(n):
-        ph = render_phantom(seed * 1000 + k, cfg)
-        cands, expected = phantom_candidates(ph, np.random.default_rng(seed * 1000 + k), False)
+    def remove(cands, expected):
         if drop is not None and drop not in expected:
-            continue
+            return False
         keep = [i for i, lv in enumerate(expected) if lv != drop or drop is None]
-        expected = [expected[i] for i in keep]
-        res = label_vertebrae([cands[i] for i in keep], image=ph.pixels, config=config)
+        cands[:], expected[:] = [cands[i] for i in keep], [expected[i] for i in keep]
+        return True
+
+    ok_count = images = silent = 0
+    seeds = range(seed * 1000, seed * 1000 + n)
+    config = LabellerConfig(image_weight=image_weight)
+    for _, ph, expected, res in label_edited(seeds, remove, config, size=size):
         got, clipped = res.levels, ph.truth.get("clipped_levels") or {}
         ok = all(got.get(i) not in LEVELS if lv is None else
                  got.get(i) == lv or (lv in clipped and got.get(i) is None)

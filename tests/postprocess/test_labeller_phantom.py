@@ -130,19 +130,16 @@ def _label_styled(seeds, edit, **config):
     segment) for anatomy-only candidates of styled phantoms, after ``edit(cands, expected,
     where)`` (False: skip the film)."""
     from lumbarseg.levels import LEVELS
-    from lumbarseg.phantom import PhantomConfig, render_phantom
-    from lumbarseg.postprocess import LabellerConfig, label_vertebrae
-    from tests.helpers.phantom_cases import phantom_candidates
+    from lumbarseg.postprocess import LabellerConfig
+    from tests.helpers.phantom_cases import label_edited
 
-    cfg = PhantomConfig(size=512, difficulty="normal", postop_share=0.0)
-    films = right = silent = fired = 0
-    for seed in seeds:
-        ph = render_phantom(seed, cfg)
-        cands, expected = phantom_candidates(ph, np.random.default_rng(seed), False)
+    def edit_at_levels(cands, expected):
         where = {level: i for i, level in enumerate(expected) if level}
-        if "S1" not in where or "L5" not in where or not edit(cands, expected, where):
-            continue
-        res = label_vertebrae(cands, image=ph.pixels, config=LabellerConfig(**config))
+        return "S1" in where and "L5" in where and edit(cands, expected, where)
+
+    films = right = silent = fired = 0
+    results = label_edited(seeds, edit_at_levels, LabellerConfig(**config), postop_share=0.0)
+    for seed, _, expected, res in results:
         got = {v.index: v.level for v in res.vertebrae}
         ok = all(got.get(i) == level if level else got.get(i) not in LEVELS
                  for i, level in enumerate(expected))
