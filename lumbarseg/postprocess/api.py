@@ -9,7 +9,7 @@ from lumbarseg.postprocess.candidates import Candidate
 from lumbarseg.postprocess.config import LabellerConfig
 from lumbarseg.postprocess.endplates import Endplate, endplates
 from lumbarseg.postprocess.facing import infer_facing
-from lumbarseg.postprocess.filtering import filter_candidates
+from lumbarseg.postprocess.filtering import filter_candidates, outline_on_metal
 from lumbarseg.postprocess.flags import ColumnSummary, build_flags
 from lumbarseg.postprocess.geometry import Shape, shape_of
 from lumbarseg.postprocess.measurements import measure
@@ -42,12 +42,13 @@ def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None
     shapes = [shape_of(c) for c in candidates]
     alive, rejected = filter_candidates(candidates, shapes, image, image_shape, config)
     alive, rejected = _drop_off_column(alive, rejected, shapes, candidates, config)
+    on_metal = _outlines_on_metal(alive, shapes, image, config)
     column = ColumnSummary()
     vertebrae: list[LabelledVertebra] = []
     measurements: dict = {}
     if alive:
         vertebrae, kept_shapes, kept_ev, caudal = _label_column(
-            candidates, shapes, alive, rejected, image_shape, config, column, image)
+            candidates, shapes, alive, rejected, image_shape, config, column, image, on_metal)
         plates, column.facing, column.facing_confidence = _endplates_and_facing(
             kept_shapes, column.levels, caudal)
         measurements = measure(plates, column.facing, pixel_spacing_mm,
@@ -68,14 +69,15 @@ def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None
 
 def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[int],
                   rejected: dict[int, str], image_shape, config: LabellerConfig,
-                  column: ColumnSummary, image: np.ndarray | None = None):
+                  column: ColumnSummary, image: np.ndarray | None = None,
+                  on_metal: frozenset[int] = frozenset()):
     """Order the surviving bodies, assign levels (filling ``column``'s per-body lists).
 
     Returns (vertebrae, kept shapes, kept evidence, caudal unit vector).
     """
     while True:
         ordered, evidence, down, result = _assign(candidates, shapes, alive, image_shape,
-                                                  config, image)
+                                                  config, image, on_metal)
         kinked = _kinked_end(evidence, result)
         if kinked is not None:
             rejected[ordered[kinked]] = "off_column"
@@ -113,6 +115,7 @@ def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[
         column.confidences.append(conf)
         if name == "S1":
             column.s1_shape_llr = ev.s1_llr_reversed if result.reversed else ev.s1_llr
+            column.s1_outline_on_metal = ev.outline_on_metal
             if ev.class_probs is not None:
                 column.s1_class_prob = float(ev.class_probs[-1] / max(ev.class_probs.sum(), 1e-9))
         cand = candidates[idx]
@@ -127,14 +130,16 @@ def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[
 
 
 def _assign(candidates: list[Candidate], shapes: list[Shape], alive: list[int],
-            image_shape, config: LabellerConfig, image: np.ndarray | None):
+            image_shape, config: LabellerConfig, image: np.ndarray | None,
+            on_metal: frozenset[int] = frozenset()):
     """(bodies in column order, their evidence, the column axis, the level assignment)."""
     body_shapes = [shapes[i] for i in alive]
     cents = np.array([s.centroid for s in body_shapes])
     down = column_axis(cents, body_shapes)
     ordered = [alive[k] for k in order_along(cents, down)]
     evidence = _evidence([shapes[i] for i in ordered], [candidates[i] for i in ordered],
-                         down, config, image, image_shape)
+                         down, config, image, image_shape,
+                         np.array([i in on_metal for i in ordered], bool))
     if image_shape is None:
         return ordered, evidence, down, assign_levels(evidence, down, config)
     margin = 0.8 * float(np.median([e.height for e in evidence]))
@@ -232,9 +237,20 @@ def _drop_off_column(alive, rejected, shapes, candidates, config):
     return [i for i in alive if i not in rejected], rejected
 
 
+def _outlines_on_metal(alive: list[int], shapes: list[Shape], image: np.ndarray | None,
+                       config: LabellerConfig) -> frozenset[int]:
+    """Bodies whose outline follows an implant: their shape is not read."""
+    if image is None or not alive:
+        return frozenset()
+    shares = outline_on_metal(image, [shapes[i] for i in alive])
+    return frozenset(i for i, share in zip(alive, shares, strict=True)
+                     if share >= config.outline_on_metal)
+
+
 def _evidence(shapes: list[Shape], cands: list[Candidate], down: np.ndarray,
               config: LabellerConfig, image: np.ndarray | None = None,
-              image_shape: tuple[int, int] | None = None) -> list[BodyEvidence]:
+              image_shape: tuple[int, int] | None = None,
+              on_metal: np.ndarray | None = None) -> list[BodyEvidence]:
     cents = np.array([s.centroid for s in shapes])
     tans = tangents(cents) if len(shapes) > 1 else [down]
     heights, widths = np.zeros(len(shapes)), np.zeros(len(shapes))
@@ -252,6 +268,11 @@ def _evidence(shapes: list[Shape], cands: list[Candidate], down: np.ndarray,
         # the cut's, not the bone's (a cut L5 reads as a sacrum), so its shape says nothing.
         cut = np.array([s.touches_border(image_shape) for s in shapes])
         s1_down, s1_up = np.where(cut, 0.0, s1_down), np.where(cut, 0.0, s1_up)
+    if on_metal is None:
+        on_metal = np.zeros(len(shapes), bool)
+    # A mask stops where an implant covers the bone: its outline then follows the metal, and
+    # a screw across a body's lower half makes a lumbar box read as a tapered sacrum.
+    s1_down, s1_up = np.where(on_metal, 0.0, s1_down), np.where(on_metal, 0.0, s1_up)
     if image is not None and config.image_weight > 0:
         img_down, img_up = image_sacrum_llrs(image, shapes, cents)
         s1_down = s1_down + config.image_weight * img_down
@@ -270,7 +291,7 @@ def _evidence(shapes: list[Shape], cands: list[Candidate], down: np.ndarray,
                                 vertebra_prob=0.5 + 0.5 * float(np.clip(cand.score, 0.0, 0.99)),
                                 class_probs=probs, s1_llr=float(s1_down[k]),
                                 s1_llr_reversed=float(s1_up[k]),
-                                span=int(spans[k])))
+                                span=int(spans[k]), outline_on_metal=bool(on_metal[k])))
     return out
 
 

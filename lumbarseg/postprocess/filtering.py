@@ -118,16 +118,26 @@ def _merges(overlaps: _Overlaps, shapes: list[Shape], alive: list[int],
     return out
 
 
-def _metal(candidates, shapes, alive, image, config) -> list[int]:
-    """Candidates mostly made of saturated pixels (metal saturates the detector)."""
+def metal_level(image: np.ndarray) -> tuple[np.ndarray, float, float, float] | None:
+    """(gray image, dark level, bright level, metal level), or None for a blank film. Metal
+    saturates the detector: it lies within 6 % of the film's range below its brightest
+    pixels (the noise on a saturated implant spans a few percent)."""
     img = np.asarray(image)
     if img.ndim == 3:
         img = img.mean(axis=2)
     sample = img[:: max(1, img.shape[0] // 256), :: max(1, img.shape[1] // 256)]
     lo, hi = np.percentile(sample, [5, 99.9])
     if hi - lo <= 0:
+        return None
+    return img, float(lo), float(hi), float(hi - 0.06 * (hi - lo))
+
+
+def _metal(candidates, shapes, alive, image, config) -> list[int]:
+    """Candidates mostly made of saturated pixels (metal saturates the detector)."""
+    levels = metal_level(image)
+    if levels is None:
         return []
-    level = hi - 0.06 * (hi - lo)
+    img, lo, hi, level = levels
     fractions, medians = {}, {}
     for i in alive:
         rows, cols, inside = rasterize(shapes[i].outline, shapes[i].box, img.shape[:2])
@@ -143,6 +153,40 @@ def _metal(candidates, shapes, alive, image, config) -> list[int]:
     # bodies themselves are the brightest pixels, and must not all be called metal.
     return [i for i, f in fractions.items()
             if f >= config.metal_fraction and medians[i] > typical + 0.15 * (hi - lo)]
+
+
+def outline_on_metal(image: np.ndarray, shapes: list[Shape], distance: float = 2.0,
+                     samples: int = 64) -> np.ndarray:
+    """Per body: share of its outline that lies along metal.
+
+    Metal occludes bone, and a detector's mask stops where the metal starts: such an outline
+    follows the implant, not the bone, so its taper says nothing about the body. An outline
+    point is on metal when the film is at metal level both just outside it (``distance``)
+    and a screw's half-width further out (a tenth of the body's height): a cortical rim or
+    an endplate that saturates on a high-contrast film is thinner than that."""
+    out = np.zeros(len(shapes))
+    levels = metal_level(image)
+    if not shapes or levels is None:
+        return out
+    img, _, _, level = levels
+    h, w = img.shape[:2]
+    for k, shape in enumerate(shapes):
+        polygon = shapely.Polygon(shape.outline)
+        near = shapely.line_interpolate_point(polygon.buffer(distance).exterior,
+                                              np.linspace(0, 1, samples, endpoint=False),
+                                              normalized=True)
+        edge = shapely.get_coordinates(shapely.line_interpolate_point(
+            polygon.exterior, shapely.line_locate_point(polygon.exterior, near)))
+        near = shapely.get_coordinates(near)
+        outward = (near - edge) / np.maximum(np.linalg.norm(near - edge, axis=1), 1e-9)[:, None]
+        deep = near + 0.1 * float(np.ptp(shape.outline[:, 1])) * outward
+        on = np.ones(samples, bool)
+        for pts in (near, deep):
+            cols = np.clip(np.round(pts[:, 0]).astype(int), 0, w - 1)
+            rows = np.clip(np.round(pts[:, 1]).astype(int), 0, h - 1)
+            on &= img[rows, cols] >= level
+        out[k] = float(np.mean(on))
+    return out
 
 
 def _duplicates(candidates, overlaps: _Overlaps, alive, config) -> list[tuple[int, int]]:

@@ -16,6 +16,7 @@ import numpy as np
 
 from lumbarseg.levels import LEVELS
 from lumbarseg.phantom import PhantomConfig, render_phantom
+from lumbarseg.phantom.styles import DEFAULT_STYLES
 from lumbarseg.postprocess import Candidate, label_vertebrae
 
 
@@ -83,14 +84,17 @@ def evaluate(n: int, with_scores: bool, size: int = 512, seed: int = 0, use_imag
             "listhesis_abs_err": np.abs(slip_err), "ms": 1000 * np.median(times)}
 
 
-def label_edited(seeds, edit, config, postop_share: float = 0.5, size: int = 512):
+def label_edited(seeds, edit, config, postop_share: float = 0.5, size: int = 512,
+                 styles: tuple[str, ...] = DEFAULT_STYLES):
     """(seed, phantom, expected, result) per normal-difficulty phantom, anatomy-only candidates
-    labelled after ``edit(cands, expected)`` changed them in place (False: skip the film)."""
-    cfg = PhantomConfig(size=size, difficulty="normal", postop_share=postop_share)
+    labelled after ``edit(cands, expected, phantom)`` changed them in place (False: skip the
+    film)."""
+    cfg = PhantomConfig(size=size, difficulty="normal", postop_share=postop_share,
+                        styles=styles)
     for seed in seeds:
         ph = render_phantom(seed, cfg)
         cands, expected = phantom_candidates(ph, np.random.default_rng(seed), False)
-        if edit(cands, expected):
+        if edit(cands, expected, ph):
             yield seed, ph, expected, label_vertebrae(cands, image=ph.pixels, config=config)
 
 
@@ -101,7 +105,7 @@ def evaluate_missing(n: int, drop: str | None, image_weight: float, size: int = 
     the film's sacrum evidence off (the metal test still reads the image)."""
     from lumbarseg.postprocess import LabellerConfig
 
-    def remove(cands, expected):
+    def remove(cands, expected, _phantom):
         if drop is not None and drop not in expected:
             return False
         keep = [i for i, lv in enumerate(expected) if lv != drop or drop is None]

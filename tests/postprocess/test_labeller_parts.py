@@ -215,3 +215,29 @@ def test_the_film_reads_a_disc_gap_or_continuing_bone_below_a_body():
     assert llr("nothing") == 0.0  # soft tissue below: no evidence either way
     assert llr("cage in the disc") == 0.0  # metal hides the disc space
     assert llr("bone", invert=True) == 0.0  # an inverted film is not read as bone
+
+
+def test_an_outline_is_on_metal_only_along_a_thick_saturated_implant():
+    from lumbarseg.postprocess.filtering import outline_on_metal
+    from lumbarseg.postprocess.geometry import shape_of
+
+    def share(edit) -> float:
+        img = np.full((300, 300), 0.2, np.float32)
+        img[100:180, 100:220] = 0.6  # the body's bone
+        img[250:290, 20:60] = 1.0  # metal elsewhere: the film's maximum
+        edit(img)
+        img += np.random.default_rng(0).normal(0, 0.005, img.shape).astype(np.float32)
+        body = shape_of(Candidate(polygon=np.array(
+            [[100, 100], [220, 100], [220, 180], [100, 180]], float), score=1.0))
+        return float(outline_on_metal(img, [body])[0])
+
+    def screw_along_the_bottom(img):
+        img[180:196, 80:240] = 1.0  # 16 px wide: a fifth of the body's height
+
+    def bright_rim(img):
+        img[97:100, 97:223] = img[180:183, 97:223] = 1.0  # a saturated cortex, 3 px thick
+        img[97:183, 97:100] = img[97:183, 220:223] = 1.0
+
+    assert share(lambda img: None) == 0.0
+    assert share(screw_along_the_bottom) >= 0.2
+    assert share(bright_rim) == 0.0
