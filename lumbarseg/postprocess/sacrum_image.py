@@ -35,11 +35,12 @@ GAP_SCALE = 0.05  # gap-depth units per nat
 # height loss); nothing but a disc makes a gap. A cap of 1 instead of 2 was tried: it cost
 # right images on phantoms and on a trained model's outputs and gained none.
 MAX_FOR, MAX_AGAINST = 2.0, 3.0
-# Fused-above evidence (nats) at which a body is part of the bone above it: a gap under 12.5 %
-# of the body's level (the cue turns to "disc" at 20 %). 1.0 to 1.5 decide the same on trained
-# models' outputs; near the cap (2.0) the faint joint line between sacral segments is enough
-# to miss the fusion.
-FUSED_SURE = 1.5
+# Fused-above evidence (nats) at which a body is part of the bone above it: a gap under 15 %
+# of the body's level (the cue turns to "disc" at 20 %). On trained models' outputs 0.5 to
+# 1.0 decide the same; 1.5 missed S2 under S1 where the two masks overlap and the profile
+# starts inside S1; near the cap (2.0) the faint joint line between sacral segments is
+# enough to miss the fusion.
+FUSED_SURE = 1.0
 SATURATED = 0.02  # within 2 % of the film's range below its maximum: metal (or saturation)
 METAL_SHARE = 0.2  # share of the disc-space samples at that level that says "metal there"
 

@@ -180,7 +180,7 @@ def test_a_faint_wedge_fused_under_s1_is_a_sacral_segment_not_s1():
 def test_a_faint_s1_below_a_disc_space_keeps_its_level():
     # The rule must not take a true S1 that the detector found faintly: it has the L5-S1 disc
     # above it. Only a collapsed disc (the phantoms draw disc height loss) can read as fused,
-    # and such a film is flagged. The rule fired on 1 of 28 films (25 right, 26 without it).
+    # and such a film is flagged. The rule fired on 2 of 28 films (24 right, 26 without it).
     from dataclasses import replace
 
     def faint_s1(cands, expected, where):
