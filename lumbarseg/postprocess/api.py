@@ -271,8 +271,11 @@ def _evidence(shapes: list[Shape], cands: list[Candidate], down: np.ndarray,
     if on_metal is None:
         on_metal = np.zeros(len(shapes), bool)
     # A mask stops where an implant covers the bone: its outline then follows the metal, and
-    # a screw across a body's lower half makes a lumbar box read as a tapered sacrum.
-    s1_down, s1_up = np.where(on_metal, 0.0, s1_down), np.where(on_metal, 0.0, s1_up)
+    # a screw across a body's lower half bites a lumbar box into a taper that reads as a
+    # sacrum. A bite only takes bone away, so a box still reads as a box: only the evidence
+    # for S1 goes (an L5 beside a screw must still say "not S1" when the sacrum was missed).
+    s1_down = np.where(on_metal, np.minimum(s1_down, 0.0), s1_down)
+    s1_up = np.where(on_metal, np.minimum(s1_up, 0.0), s1_up)
     if image is not None and config.image_weight > 0:
         img_down, img_up = image_sacrum_llrs(image, shapes, cents)
         s1_down = s1_down + config.image_weight * img_down

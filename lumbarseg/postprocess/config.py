@@ -22,8 +22,8 @@ class LabellerConfig:
     max_area_ratio: float = 2.7  # above = not one or two bodies
     fused_height_ratio: float = 1.65  # height vs median body height: two bodies in one mask
     metal_fraction: float = 0.75  # share of a mask at the image's saturated level = metal
-    # share of a body's outline lying on metal above which its shape is not read (the mask
-    # follows the implant there, not the bone)
+    # share of a body's outline lying on metal above which its taper is not taken for the
+    # sacrum's (the mask follows the implant there, not the bone)
     outline_on_metal: float = 0.05
     off_column_widths: float = 0.9  # centroid distance from the column curve, in body widths
     min_score: float = 0.05  # detections below this score are ignored

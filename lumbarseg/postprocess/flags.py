@@ -29,7 +29,7 @@ class ColumnSummary:
     orientation_confidence: float = 1.0
     anchor: str = "none"
     s1_shape_llr: float | None = None  # shape evidence of the body labelled S1 (nats)
-    s1_outline_on_metal: bool = False  # that body's outline follows an implant: shape unread
+    s1_outline_on_metal: bool = False  # that body's outline follows an implant: taper unread
     s1_class_prob: float | None = None  # the detector's S1 probability for that body
     class_scores: bool = False  # the detector gave level classes
     odd_spacing: list[str] = field(default_factory=list)  # "L1-L2": spacing fits no count
@@ -121,7 +121,7 @@ def low_confidence_reasons(column: ColumnSummary, low_levels: list[str], found: 
             and column.s1_shape_llr < S1_SHAPE_AGAINST):
         reasons.append("S1 by class score only: its shape and the film below it look lumbar")
     if "S1" in found and column.s1_outline_on_metal:
-        reasons.append("S1's outline follows an implant: its shape could not be read, so S1 "
+        reasons.append("S1's outline follows an implant: its taper was not read, so S1 "
                        "rests on the film, class scores and position")
     elif ("S1" in found and column.s1_shape_llr is not None
             and column.s1_shape_llr < S1_SHAPE_SURE and not sure_by_class):
