@@ -239,7 +239,7 @@ def _drop_off_column(alive, rejected, shapes, candidates, config):
 
 def _outlines_on_metal(alive: list[int], shapes: list[Shape], image: np.ndarray | None,
                        config: LabellerConfig) -> frozenset[int]:
-    """Bodies whose outline follows an implant: their shape is not read."""
+    """Bodies whose outline follows an implant: their taper is not taken for the sacrum's."""
     if image is None or not alive:
         return frozenset()
     shares = outline_on_metal(image, [shapes[i] for i in alive])

@@ -35,7 +35,7 @@ class BodyEvidence:
     s1_llr: float  # shape evidence (log-likelihood ratio) for S1 vs lumbar, caudal = later
     s1_llr_reversed: float = 0.0  # the same with the caudal end first in the list
     span: int = 1  # 2 for a fused block holding two bodies
-    outline_on_metal: bool = False  # the outline follows an implant: its taper was not read
+    outline_on_metal: bool = False  # the outline follows an implant: no taper for S1
 
 
 @dataclass
