@@ -84,6 +84,14 @@ def evaluate(n: int, with_scores: bool, size: int = 512, seed: int = 0, use_imag
             "listhesis_abs_err": np.abs(slip_err), "ms": 1000 * np.median(times)}
 
 
+def film_right(got: dict[int, str], expected, clipped=()) -> bool:
+    """Every true body at its level (one cut by the film edge, in ``clipped``, may also go
+    unlabelled) and no false candidate (expected None) labelled L1..S1."""
+    return all(got.get(i) not in LEVELS if lv is None else
+               got.get(i) == lv or (lv in clipped and got.get(i) is None)
+               for i, lv in enumerate(expected))
+
+
 def label_edited(seeds, edit, config, postop_share: float = 0.5, size: int = 512,
                  styles: tuple[str, ...] = DEFAULT_STYLES):
     """(seed, phantom, expected, result) per normal-difficulty phantom, anatomy-only candidates
@@ -116,10 +124,7 @@ def evaluate_missing(n: int, drop: str | None, image_weight: float, size: int = 
     seeds = range(seed * 1000, seed * 1000 + n)
     config = LabellerConfig(image_weight=image_weight)
     for _, ph, expected, res in label_edited(seeds, remove, config, size=size):
-        got, clipped = res.levels, ph.truth.get("clipped_levels") or {}
-        ok = all(got.get(i) not in LEVELS if lv is None else
-                 got.get(i) == lv or (lv in clipped and got.get(i) is None)
-                 for i, lv in enumerate(expected))
+        ok = film_right(res.levels, expected, ph.truth.get("clipped_levels") or {})
         ok_count += ok
         images += 1
         silent += not ok and not res.flags["low_confidence"]

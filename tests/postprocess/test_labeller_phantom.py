@@ -129,9 +129,8 @@ def _label_styled(seeds, edit, **config):
     """(films, films right, films wrong and unflagged, films where a body went as a sacral
     segment) for anatomy-only candidates of styled phantoms, after ``edit(cands, expected,
     where)`` (False: skip the film)."""
-    from lumbarseg.levels import LEVELS
     from lumbarseg.postprocess import LabellerConfig
-    from tests.helpers.phantom_cases import label_edited
+    from tests.helpers.phantom_cases import film_right, label_edited
 
     def edit_at_levels(cands, expected, _phantom):
         where = {level: i for i, level in enumerate(expected) if level}
@@ -140,9 +139,7 @@ def _label_styled(seeds, edit, **config):
     films = right = silent = fired = 0
     results = label_edited(seeds, edit_at_levels, LabellerConfig(**config), postop_share=0.0)
     for seed, _, expected, res in results:
-        got = {v.index: v.level for v in res.vertebrae}
-        ok = all(got.get(i) == level if level else got.get(i) not in LEVELS
-                 for i, level in enumerate(expected))
+        ok = film_right(res.levels, expected)
         films, right = films + 1, right + ok
         silent += not ok and not res.flags["low_confidence"]
         segment = any(r.reason == "sacral_segment" for r in res.rejected)
@@ -217,16 +214,14 @@ def _bitten_by_implants(cands, expected, phantom):
 def _score_bitten(outline_on_metal: float) -> tuple[int, int, int, int]:
     """(films, right, wrong and unflagged, flagged for an S1 outline on metal) over post-op
     film-style phantoms with bitten masks."""
-    from lumbarseg.levels import LEVELS
     from lumbarseg.postprocess import LabellerConfig
-    from tests.helpers.phantom_cases import label_edited
+    from tests.helpers.phantom_cases import film_right, label_edited
 
     films = right = silent = on_metal = 0
     config = LabellerConfig(outline_on_metal=outline_on_metal)
     for _, _, expected, res in label_edited(range(500, 560), _bitten_by_implants, config,
                                             postop_share=1.0, styles=("film",)):
-        ok = all(res.levels.get(i) == level if level else res.levels.get(i) not in LEVELS
-                 for i, level in enumerate(expected))
+        ok = film_right(res.levels, expected)
         films, right = films + 1, right + ok
         silent += not ok and not res.flags["low_confidence"]
         on_metal += any("outline follows an implant" in r
