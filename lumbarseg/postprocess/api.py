@@ -9,7 +9,11 @@ from lumbarseg.postprocess.candidates import Candidate
 from lumbarseg.postprocess.config import LabellerConfig
 from lumbarseg.postprocess.endplates import Endplate, endplates
 from lumbarseg.postprocess.facing import infer_facing
-from lumbarseg.postprocess.filtering import filter_candidates, outline_on_metal
+from lumbarseg.postprocess.filtering import (
+    filter_candidates,
+    outline_on_metal,
+    split_merged_masks,
+)
 from lumbarseg.postprocess.flags import ColumnSummary, build_flags
 from lumbarseg.postprocess.geometry import Shape, shape_of
 from lumbarseg.postprocess.measurements import measure
@@ -39,6 +43,7 @@ def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None
         image_shape = tuple(np.asarray(image).shape[:2])
     elif image_shape is None:
         image_shape = next((tuple(c.mask.shape) for c in candidates if c.mask is not None), None)
+    candidates = split_merged_masks(candidates, config)
     shapes = [shape_of(c) for c in candidates]
     alive, rejected = filter_candidates(candidates, shapes, image, image_shape, config)
     alive, rejected = _drop_off_column(alive, rejected, shapes, candidates, config)

@@ -20,6 +20,10 @@ class LabellerConfig:
     max_elongation: float = 2.8  # long/short side of the min-area rectangle (screws, rods)
     min_area_ratio: float = 0.35  # area vs median body area: below = fragment or cage
     max_area_ratio: float = 2.7  # above = not one or two bodies
+    # a mask this many median body areas or more, holding a body-sized detection of a higher
+    # level, is cut down to its leftover when that is at least ``split_min_leftover`` of a body
+    split_min_area_ratio: float = 1.5
+    split_min_leftover: float = 0.5
     fused_height_ratio: float = 1.65  # height vs median body height: two bodies in one mask
     metal_fraction: float = 0.75  # share of a mask at the image's saturated level = metal
     # share of a body's outline lying on metal above which its taper is not taken for the

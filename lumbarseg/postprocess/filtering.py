@@ -9,6 +9,9 @@ without it, so the body it contained comes back.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import cv2
 import numpy as np
 import shapely
 
@@ -62,6 +65,64 @@ def filter_candidates(
                 rejected[i] = "too_small"
         alive = [i for i in alive if i not in rejected]
     return alive, rejected
+
+
+# Area of one body's mask, relative to the median confident detection (fragments are smaller,
+# two bodies in one mask larger).
+_BODY_SIZED = (0.6, 1.45)
+
+
+def split_merged_masks(candidates: list[Candidate], config: LabellerConfig) -> list[Candidate]:
+    """Candidates with each two-level mask cut down to the level the detector found only in it.
+
+    A mask over two bodies (L5 and S1 in one outline, often where L5 overlaps the sacrum) wins
+    the containment test against the body-sized detection inside it, and the body left out of
+    every other mask is lost with it: L5 then takes S1's name and the column shifts. When the
+    detector calls the inner body a level above the container's, the container holds that
+    lower level too: its leftover, when body-sized and compact, becomes the container's mask.
+    A sacrum mask around S1 (both called S1) is left whole: its leftover is the lower sacrum.
+    """
+    masks = [c.mask if c.mask is not None and c.class_scores is not None else None
+             for c in candidates]
+    areas = np.array([float(m.sum()) if m is not None else 0.0 for m in masks])
+    sure = [i for i, c in enumerate(candidates) if areas[i] > 0 and c.score >= 0.5]
+    if len(sure) < 4:
+        return candidates
+    typical = float(np.median(areas[sure]))
+    out = list(candidates)
+    for j in sure:
+        if areas[j] < config.split_min_area_ratio * typical:
+            continue
+        inner = [i for i in sure if i != j
+                 and _BODY_SIZED[0] * typical <= areas[i] <= _BODY_SIZED[1] * typical
+                 and (masks[i] & masks[j]).sum() > config.duplicate_containment * areas[i]]
+        if not inner:
+            continue
+        i = max(inner, key=lambda k: candidates[k].score)
+        if np.argmax(candidates[i].class_scores) >= np.argmax(candidates[j].class_scores):
+            continue
+        piece = _leftover(masks[j], masks[i])
+        if piece is not None and (config.split_min_leftover * typical <= piece.sum()
+                                  <= _BODY_SIZED[1] * typical):
+            out[j] = replace(candidates[j], mask=piece, polygon=None, box=None)
+    return out
+
+
+def _leftover(container: np.ndarray, body: np.ndarray,
+              min_solidity: float = 0.8) -> np.ndarray | None:
+    """The largest compact piece of ``container`` outside ``body`` (slivers along the body's
+    outline opened away), or None when that piece is ragged rather than a body's outline."""
+    kernel = np.ones((3, 3), np.uint8)
+    rest = container & ~cv2.dilate(body.astype(np.uint8), kernel).astype(bool)
+    rest = cv2.morphologyEx(rest.astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(rest)
+    if n < 2:
+        return None
+    piece = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    contours, _ = cv2.findContours(piece.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE)
+    hull = cv2.contourArea(cv2.convexHull(max(contours, key=cv2.contourArea)))
+    return piece if hull > 0 and piece.sum() / hull >= min_solidity else None
 
 
 def _not_one_body(shapes, alive, image_shape, config) -> dict[int, str]:
