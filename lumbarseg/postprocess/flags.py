@@ -33,6 +33,8 @@ class ColumnSummary:
     s1_class_prob: float | None = None  # the detector's S1 probability for that body
     class_scores: bool = False  # the detector gave level classes
     odd_spacing: list[str] = field(default_factory=list)  # "L1-L2": spacing fits no count
+    # levels whose mask is what was left of a detection over two levels (``split_merged_masks``)
+    cut_from_merged: list[str] = field(default_factory=list)
     # Best detector score among bodies left out of the column below its lowest labelled body.
     skipped_below_score: float = 0.0
 
@@ -113,6 +115,9 @@ def low_confidence_reasons(column: ColumnSummary, low_levels: list[str], found: 
         reasons.append(f"a detection below the lowest labelled body (score "
                        f"{column.skipped_below_score:.2f}) was left out: the column could be "
                        "shifted by one level")
+    if column.cut_from_merged:
+        reasons.append("one detection spanned two levels and was cut to the part the detector "
+                       "found nowhere else: " + ", ".join(column.cut_from_merged))
     if "sacral_segment" in column.rejected_reasons:
         reasons.append("a faint body fused under the sacrum was taken for a lower sacral "
                        "segment: if it was S1, the column is shifted by one level")

@@ -273,6 +273,9 @@ def test_a_mask_over_l5_and_s1_is_cut_down_to_s1_and_a_sacrum_mask_is_not():
     assert (piece & bodies[5]).sum() / bodies[5].sum() > 0.8
     res = label_vertebrae(cands, image_shape=shape)
     assert [v.level for v in res.vertebrae] == ["L1", "L2", "L3", "L4", "L5", "S1"]
+    assert res.flags["low_confidence"]  # S1's mask was made here, not by the detector
+    assert any(r.startswith("one detection spanned two levels") and r.endswith(": S1")
+               for r in res.flags["low_confidence_reasons"])
     # the same container and inner body, both called S1: a sacrum mask, left whole
     sacrum = cands[:4] + [Candidate(mask=bodies[4], score=0.95, class_scores=_level_scores(5)),
                           cands[5]]
