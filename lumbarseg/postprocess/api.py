@@ -43,7 +43,7 @@ def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None
         image_shape = tuple(np.asarray(image).shape[:2])
     elif image_shape is None:
         image_shape = next((tuple(c.mask.shape) for c in candidates if c.mask is not None), None)
-    whole = candidates
+    as_detected = candidates
     candidates = split_merged_masks(candidates, config)
     shapes = [shape_of(c) for c in candidates]
     alive, rejected = filter_candidates(candidates, shapes, image, image_shape, config)
@@ -65,7 +65,7 @@ def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None
             column.near_top = _near_border(kept_shapes[0], -caudal, image_shape, 1.5 * unit)
             column.near_bottom = _near_border(kept_shapes[-1], caudal, image_shape, 1.5 * unit)
     column.cut_from_merged = [v.level for v in vertebrae
-                              if candidates[v.index] is not whole[v.index]]
+                              if candidates[v.index] is not as_detected[v.index]]
     column.anchor = ("S1" if "S1" in column.levels else
                      "class_scores" if any(c.class_scores is not None or c.class_id is not None
                                            for c in candidates) else "none")
