@@ -93,28 +93,38 @@ def split_merged_masks(candidates: list[Candidate], config: LabellerConfig) -> l
     for j in sure:
         if areas[j] < config.split_min_area_ratio * typical:
             continue
+        # Within the container's box only: masks are film-sized, a few thousand pixels square.
+        rows, cols = np.nonzero(masks[j].any(axis=1))[0], np.nonzero(masks[j].any(axis=0))[0]
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
         inner = [i for i in sure if i != j
                  and _BODY_SIZED[0] * typical <= areas[i] <= _BODY_SIZED[1] * typical
-                 and (masks[i] & masks[j]).sum() > config.duplicate_containment * areas[i]]
+                 and (masks[i][box] & masks[j][box]).sum()
+                 > config.duplicate_containment * areas[i]]
         if not inner:
             continue
         i = max(inner, key=lambda k: candidates[k].score)
         if np.argmax(candidates[i].class_scores) >= np.argmax(candidates[j].class_scores):
             continue
-        piece = _leftover(masks[j], masks[i])
-        if piece is not None and (config.split_min_leftover * typical <= piece.sum()
-                                  <= _BODY_SIZED[1] * typical):
+        crop = _leftover(masks[j][box], masks[i][box], float(np.sqrt(typical)))
+        if crop is not None and (config.split_min_leftover * typical <= crop.sum()
+                                 <= _BODY_SIZED[1] * typical):
+            piece = np.zeros_like(masks[j])
+            piece[box] = crop
             out[j] = replace(candidates[j], mask=piece, polygon=None, box=None)
     return out
 
 
-def _leftover(container: np.ndarray, body: np.ndarray,
+def _leftover(container: np.ndarray, body: np.ndarray, body_side: float,
               min_solidity: float = 0.8) -> np.ndarray | None:
     """The largest compact piece of ``container`` outside ``body`` (slivers along the body's
-    outline opened away), or None when that piece is ragged rather than a body's outline."""
-    kernel = np.ones((3, 3), np.uint8)
-    rest = container & ~cv2.dilate(body.astype(np.uint8), kernel).astype(bool)
-    rest = cv2.morphologyEx(rest.astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    outline opened away), or None when that piece is ragged rather than a body's outline.
+    ``body_side`` (px) scales the slivers with the film's resolution."""
+    def square(fraction: float) -> np.ndarray:
+        size = max(3, int(round(fraction * body_side)) | 1)
+        return np.ones((size, size), np.uint8)
+
+    rest = container & ~cv2.dilate(body.astype(np.uint8), square(1 / 16)).astype(bool)
+    rest = cv2.morphologyEx(rest.astype(np.uint8), cv2.MORPH_OPEN, square(1 / 10))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(rest)
     if n < 2:
         return None
