@@ -212,11 +212,15 @@ def add_duplicates(case: Case) -> Case:
     return case
 
 
-def wrong_scores(case: Case, level: str = "L3", says: str = "L5") -> Case:
-    b = _body(case, level)
+def level_scores(level: str) -> np.ndarray:
+    """L1..S1 class scores of a detector sure of one level (0.9, the others 0.02)."""
     p = np.full(6, 0.02)
-    p[LEVELS.index(says)] = 0.9
-    b.class_scores = p
+    p[LEVELS.index(level)] = 0.9
+    return p
+
+
+def wrong_scores(case: Case, level: str = "L3", says: str = "L5") -> Case:
+    _body(case, level).class_scores = level_scores(says)
     return case
 
 

@@ -251,32 +251,27 @@ def _box_mask(shape, y0, y1, x0=70, x1=130):
     return mask
 
 
-def _level_scores(level: int) -> np.ndarray:
-    scores = np.full(6, 0.02)
-    scores[level] = 0.9
-    return scores
-
-
 def test_a_mask_over_l5_and_s1_is_cut_down_to_s1_and_a_sacrum_mask_is_not():
     """One mask over L5 and S1 (called S1) around a body-sized L5 (called L5): the L5 mask
     alone would win the containment and lose S1 with the container. Called S1 both, the
     container is the sacrum around S1 and stays whole."""
     shape = (420, 200)
     bodies = [_box_mask(shape, 20 + 60 * k, 62 + 60 * k) for k in range(6)]  # L1..S1
-    cands = [Candidate(mask=m, score=0.95, class_scores=_level_scores(k))
-             for k, m in enumerate(bodies[:5])]
+    levels = ["L1", "L2", "L3", "L4", "L5", "S1"]
+    cands = [Candidate(mask=m, score=0.95, class_scores=bc.level_scores(lv))
+             for lv, m in zip(levels[:5], bodies[:5], strict=True)]
     l5_and_s1 = bodies[4] | bodies[5] | _box_mask(shape, 302, 320)  # the disc between them
-    cands.append(Candidate(mask=l5_and_s1, score=0.97, class_scores=_level_scores(5)))
+    cands.append(Candidate(mask=l5_and_s1, score=0.97, class_scores=bc.level_scores("S1")))
     split = split_merged_masks(cands, LabellerConfig())
     piece = split[5].mask
     assert (piece & bodies[4]).sum() == 0
     assert (piece & bodies[5]).sum() / bodies[5].sum() > 0.8
     res = label_vertebrae(cands, image_shape=shape)
-    assert [v.level for v in res.vertebrae] == ["L1", "L2", "L3", "L4", "L5", "S1"]
+    assert [v.level for v in res.vertebrae] == levels
     assert res.flags["low_confidence"]  # S1's mask was made here, not by the detector
     assert any(r.startswith("one detection spanned two levels") and r.endswith(": S1")
                for r in res.flags["low_confidence_reasons"])
     # the same container and inner body, both called S1: a sacrum mask, left whole
-    sacrum = cands[:4] + [Candidate(mask=bodies[4], score=0.95, class_scores=_level_scores(5)),
-                          cands[5]]
+    sacrum = cands[:4] + [Candidate(mask=bodies[4], score=0.95,
+                                    class_scores=bc.level_scores("S1")), cands[5]]
     assert split_merged_masks(sacrum, LabellerConfig())[5] is sacrum[5]
