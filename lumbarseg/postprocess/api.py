@@ -18,7 +18,10 @@ from lumbarseg.postprocess.flags import ColumnSummary, build_flags
 from lumbarseg.postprocess.geometry import Shape, shape_of
 from lumbarseg.postprocess.measurements import measure
 from lumbarseg.postprocess.ordering import (
+    KINK_ANGLE,
+    KINK_DISTANCE,
     column_axis,
+    continues_column,
     not_isolated,
     off_column,
     order_along,
@@ -167,12 +170,6 @@ def _assign(candidates: list[Candidate], shapes: list[Shape], alive: list[int],
     return ordered, evidence, down, result
 
 
-# An end body kept this far from its neighbour (in spacing units) while the column turns
-# this much (degrees) to reach it is no vertebra: a femoral head below the sacrum. The
-# column turns most at the lumbosacral junction, well under this, even when L5 is missed.
-_KINK_DISTANCE, _KINK_ANGLE = 1.8, 50.0
-
-
 def _kinked_end(evidence: list[BodyEvidence], result) -> int | None:
     """Position (into the ordered bodies) of a kept end body the column cannot reach."""
     kept = result.positions
@@ -183,7 +180,7 @@ def _kinked_end(evidence: list[BodyEvidence], result) -> int | None:
         step = evidence[end].centroid - evidence[b].centroid
         length = float(np.linalg.norm(step))
         cos = float(before @ step) / max(float(np.linalg.norm(before)) * length, 1e-9)
-        if length > _KINK_DISTANCE * result.unit and cos < np.cos(np.deg2rad(_KINK_ANGLE)):
+        if length > KINK_DISTANCE * result.unit and cos < np.cos(np.deg2rad(KINK_ANGLE)):
             return end
     return None
 
@@ -240,8 +237,11 @@ def _drop_off_column(alive, rejected, shapes, candidates, config):
     width = float(np.median([shapes[i].extent(normal) for i in alive]))
     near = not_isolated(cents, alive_shapes)
     scores = np.array([candidates[i].score for i in alive])
-    for pos in off_column(cents, down, width, config.off_column_widths, near, scores):
-        rejected[alive[pos]] = "off_column"
+    off = off_column(cents, down, width, config.off_column_widths, near, scores)
+    spared = continues_column(cents, down, off)
+    for pos in off:
+        if pos not in spared:
+            rejected[alive[pos]] = "off_column"
     return [i for i in alive if i not in rejected], rejected
 
 

@@ -12,6 +12,14 @@ import numpy as np
 from lumbarseg.postprocess.geometry import Shape, unit
 
 ISOLATED = 3.0  # body lengths to the nearest other object beyond which one is no guide
+# An end body this far from its neighbour (in spacing units) while the column turns this much
+# (degrees) to reach it is no vertebra: a femoral head below the sacrum. The column turns
+# most at the lumbosacral junction, well under this, even when L5 is missed.
+KINK_DISTANCE, KINK_ANGLE = 1.8, 50.0
+# The most the path from L5 to S1 turns from the L4-L5 step (degrees): the sacrum tilts back
+# at the lumbosacral junction. On the captured films S1 turned 17-55 deg, objects beside L5
+# (spinous processes) 80-95 deg.
+SACRAL_TURN = 60.0
 
 
 def column_axis(centroids: np.ndarray, shapes: list[Shape]) -> np.ndarray:
@@ -85,6 +93,42 @@ def off_column(centroids: np.ndarray, axis: np.ndarray, width: float, limit: flo
             break
     resid = np.abs(t - np.polyval(coef, s))
     return [i for i in range(n) if resid[i] > limit * width]
+
+
+def continues_column(centroids: np.ndarray, axis: np.ndarray, off: list[int]) -> list[int]:
+    """Those of ``off`` (positions into centroids) that continue the column past its end.
+
+    A curve through the whole column cannot follow its sharpest turn, the lumbosacral
+    junction: a tilted S1 sits a body width off it, as far as a spinous process beside L5.
+    What tells them apart is the path: S1 lies past the last body, within reach of it, turning
+    from the column's last step by less than ``SACRAL_TURN``, while anything beside a body
+    lies square to the column. Past the end means no body of the column lies beyond the
+    nearest one, unless as far away as a femoral head below the sacrum.
+    """
+    line = [i for i in range(len(centroids)) if i not in off]
+    if len(line) < 3:
+        return []
+    line.sort(key=lambda i: float(centroids[i] @ axis))
+    chain = centroids[line]
+    step = float(np.median(np.linalg.norm(np.diff(chain, axis=0), axis=1)))
+    out = []
+    for i in off:
+        k = int(np.argmin(np.linalg.norm(chain - centroids[i], axis=1)))
+        reach = centroids[i] - chain[k]
+        for inner, outer in ((k - 1, k + 1), (k + 1, k - 1)):
+            if not 0 <= inner < len(chain):
+                continue
+            last = chain[k] - chain[inner]
+            if 0 <= outer < len(chain) and (
+                    np.linalg.norm(chain[outer] - chain[k]) <= KINK_DISTANCE * step):
+                continue  # a body lies beyond: the column does not end here
+            turn = float(last @ reach) / max(float(np.linalg.norm(last) * np.linalg.norm(reach)),
+                                             1e-9)
+            if (np.linalg.norm(reach) <= KINK_DISTANCE * step
+                    and turn > np.cos(np.deg2rad(SACRAL_TURN))):
+                out.append(i)
+                break
+    return out
 
 
 def tangents(points: np.ndarray) -> np.ndarray:

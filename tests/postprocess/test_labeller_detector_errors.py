@@ -296,3 +296,45 @@ def test_a_fainter_line_of_posterior_elements_does_not_pull_the_column_off_its_b
         if not all_right:
             wrong.append((path.stem, correct, total))
     assert not wrong, wrong
+
+
+def _tilted_box(centre: np.ndarray, tilt_deg: float, size=(46.0, 34.0)) -> np.ndarray:
+    half = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * np.array(size) / 2
+    return bc._rotate_about(half, np.zeros(2), np.radians(tilt_deg)) + centre
+
+
+def test_an_s1_turned_off_the_column_curve_is_kept_and_a_process_beside_l5_is_not(
+        monkeypatch):
+    """Centroids of a phantom film (across, along the column): T10..L5 in a lordotic arc, S1
+    turned back off it, a femoral head in line far below. The head holds the curve straight,
+    so S1 sat past the off-column limit and L5 took its name. S1 continues the column past
+    L5; a spinous process beside L5 lies square to it and stays out."""
+    across_along = [(-212, 50), (-221, 86), (-228, 123), (-239, 162), (-252, 206), (-257, 255),
+                    (-247, 306), (-229, 358), (-177, 373)]
+    cents = [np.array([400.0 + a, float(s)]) for a, s in across_along]
+    ring = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    polygons = [
+        *(_tilted_box(c, 0) for c in cents[:-1]),
+        _tilted_box(cents[-1], -50),
+        np.array([400.0 - 239, 480]) + 24 * np.stack([np.cos(ring), np.sin(ring)], axis=1),
+        _tilted_box(cents[7] + np.array([-85.0, 10.0]), 0, size=(30.0, 26.0)),  # the process
+    ]
+    levels = ["L1"] * 3 + ["L1", "L2", "L3", "L4", "L5", "S1"]  # T10..T12 read as "L1"
+    class_scores = [bc.level_scores(lv) for lv in levels] + [
+        np.array([0, 0, 0, 0.05, 0.3, 0.65]), bc.level_scores("L5")]
+    cands = [Candidate(polygon=p, score=0.9, class_scores=c)
+             for p, c in zip(polygons, class_scores, strict=True)]
+    s1, process = 8, 10
+
+    def label():
+        res = label_vertebrae(cands, image_shape=(560, 400))
+        return {v.index: v.level for v in res.vertebrae}, {r.index: r.reason for r in res.rejected}
+
+    levels_by_index, reasons = label()
+    assert [levels_by_index.get(i) for i in range(1, 9)] == [
+        "T11", "T12", "L1", "L2", "L3", "L4", "L5", "S1"]
+    assert reasons[process] == "off_column"
+    # without the rule the curve throws S1 out
+    monkeypatch.setattr("lumbarseg.postprocess.api.continues_column", lambda *args: [])
+    levels_by_index, reasons = label()
+    assert reasons[s1] == "off_column" and s1 not in levels_by_index
