@@ -65,6 +65,7 @@ class InferenceDataset(torch.utils.data.Dataset):
             "width": int(gray.shape[1]),
             "pixel_spacing_mm": [float(spacing[0]), float(spacing[1])] if spacing else None,
             "pixel_spacing_source": radiograph.meta.get("pixel_spacing_source"),
+            "caudal": radiograph.caudal,
             "source": {
                 "format": "dicom" if "TransferSyntaxUID" in radiograph.meta else "raster",
                 "photometric": radiograph.meta.get("PhotometricInterpretation"),

@@ -36,14 +36,15 @@ class Labeller:
         """Part of the model fingerprint: records of another labeller are not resumed."""
         return "lumbarseg.postprocess" if self.use_postprocess else "detector-classes"
 
-    def __call__(self, instances: Any, image: np.ndarray | None, spacing) -> dict:
+    def __call__(self, instances: Any, image: np.ndarray | None, spacing,
+                 caudal: tuple[float, float] | None = None) -> dict:
         if not self.use_postprocess:
             return _label_by_class(instances)
         from lumbarseg.postprocess import candidates_from_instances, label_vertebrae
 
         candidates = candidates_from_instances(instances)
         result = label_vertebrae(
-            candidates, image=image, pixel_spacing_mm=spacing, config=self.config
+            candidates, image=image, pixel_spacing_mm=spacing, config=self.config, caudal=caudal
         )
         vertebrae = []
         for v in result.vertebrae:

@@ -509,12 +509,13 @@ class FinishJob:
     source: dict
     phi: dict | None
     pixel_spacing_source: str | None = None
+    caudal: tuple[float, float] | None = None  # toward the feet, from the DICOM header
 
     @classmethod
     def of(cls, item: InputItem, sample: dict, detections: dict) -> FinishJob:
         return cls(item, detections, np.asarray(sample["gray"]), sample["height"],
                    sample["width"], sample["pixel_spacing_mm"], sample["source"],
-                   sample.get("phi"), sample.get("pixel_spacing_source"))
+                   sample.get("phi"), sample.get("pixel_spacing_source"), sample.get("caudal"))
 
 
 @contextlib.contextmanager
@@ -572,7 +573,8 @@ def finish_image(context: FinishContext, job: FinishJob) -> None:
     from lumbarseg.inference.predictor import expand_instances
 
     labeller = Labeller(config=context.labeller_config, use_postprocess=context.use_postprocess)
-    labelled = labeller(expand_instances(job.detections), job.gray, job.pixel_spacing_mm)
+    labelled = labeller(expand_instances(job.detections), job.gray, job.pixel_spacing_mm,
+                        caudal=job.caudal)
     record = image_record(context, job, labelled)
     out = OutputFolder(context.out_root)
     if context.overlays:  # overlay first: a record on disk means everything is done

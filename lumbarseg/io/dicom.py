@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import warnings
+from collections.abc import MutableSequence
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ def _str(ds: Any, keyword: str) -> str | None:
     value = ds.get(keyword)
     if value is None or value == "":
         return None
-    if isinstance(value, (list, tuple)) or getattr(value, "VM", 1) > 1:
+    if isinstance(value, (tuple, MutableSequence)):  # pydicom's MultiValue is one
         return "\\".join(str(v) for v in value)
     return str(value)
 

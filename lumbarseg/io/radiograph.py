@@ -36,6 +36,24 @@ class Radiograph:
     # the pixels, only when the caller asked for them (``--keep-phi``); None otherwise.
     phi: dict[str, str] | None = None
 
+    @property
+    def caudal(self) -> tuple[float, float] | None:
+        """Image direction (x right, y down) toward the patient's feet, or None if unknown.
+
+        From Patient Orientation (0020,0020): the patient directions of the rows (left to
+        right) and of the columns (top to bottom), e.g. ``A\\F`` on a lateral film hung head
+        up, ``P\\H`` on one hung upside down, ``F\\A`` on a film turned on its side. Without
+        it the labeller takes films to hang head up, and on a film turned over it reads the
+        column from the wrong end (flagged, not silent)."""
+        values = str(self.meta.get("PatientOrientation") or "").upper().split("\\")
+        if len(values) != 2:
+            return None
+        x, y = (("F" in v) - ("H" in v) for v in values)
+        if not (x or y):
+            return None
+        norm = float(np.hypot(x, y))
+        return x / norm, y / norm
+
 
 def is_dicom_path(path: str | Path, *, trust_suffix: bool = False) -> bool:
     """Whether a file is DICOM: the Part 10 preamble magic decides (PACS exports often name

@@ -34,12 +34,15 @@ from lumbarseg.postprocess.sacrum_image import fused_to_bone_above, image_sacrum
 
 def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None,
                     pixel_spacing_mm=None, config: LabellerConfig | None = None,
-                    image_shape: tuple[int, int] | None = None) -> LabellingResult:
+                    image_shape: tuple[int, int] | None = None,
+                    caudal: tuple[float, float] | None = None) -> LabellingResult:
     """Label the vertebral bodies among one image's candidates.
 
     ``image`` (HxW, higher = brighter) enables the metal test; ``pixel_spacing_mm`` (row, col)
     or one number adds millimetres; ``image_shape`` (H, W) tells where the film ends when
-    neither image nor masks carry it (polygon-only input).
+    neither image nor masks carry it (polygon-only input). ``caudal`` (x, y) is the image
+    direction toward the feet where the file says so (``Radiograph.caudal``); without it a
+    film is taken to hang head up.
     """
     config = config or LabellerConfig()
     if image is not None:
@@ -57,7 +60,8 @@ def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None
     measurements: dict = {}
     if alive:
         vertebrae, kept_shapes, kept_ev, caudal = _label_column(
-            candidates, shapes, alive, rejected, image_shape, config, column, image, on_metal)
+            candidates, shapes, alive, rejected, image_shape, config, column, image, on_metal,
+            caudal)
         plates, column.facing, column.facing_confidence = _endplates_and_facing(
             kept_shapes, column.levels, caudal)
         measurements = measure(plates, column.facing, pixel_spacing_mm,
@@ -81,14 +85,14 @@ def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None
 def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[int],
                   rejected: dict[int, str], image_shape, config: LabellerConfig,
                   column: ColumnSummary, image: np.ndarray | None = None,
-                  on_metal: frozenset[int] = frozenset()):
+                  on_metal: frozenset[int] = frozenset(), caudal=None):
     """Order the surviving bodies, assign levels (filling ``column``'s per-body lists).
 
     Returns (vertebrae, kept shapes, kept evidence, caudal unit vector).
     """
     while True:
         ordered, evidence, down, result = _assign(candidates, shapes, alive, image_shape,
-                                                  config, image, on_metal)
+                                                  config, image, on_metal, caudal)
         kinked = _kinked_end(evidence, result)
         if kinked is not None:
             rejected[ordered[kinked]] = "off_column"
@@ -142,11 +146,17 @@ def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[
 
 def _assign(candidates: list[Candidate], shapes: list[Shape], alive: list[int],
             image_shape, config: LabellerConfig, image: np.ndarray | None,
-            on_metal: frozenset[int] = frozenset()):
-    """(bodies in column order, their evidence, the column axis, the level assignment)."""
+            on_metal: frozenset[int] = frozenset(), caudal=None):
+    """(bodies in column order, their evidence, the column axis, the level assignment).
+
+    The axis points where the column is most likely caudal: down the image, or toward the
+    feet where the file says which way they are (a column across that direction says the tag
+    is wrong: it is then ignored)."""
     body_shapes = [shapes[i] for i in alive]
     cents = np.array([s.centroid for s in body_shapes])
     down = column_axis(cents, body_shapes)
+    if caudal is not None and float(down @ np.asarray(caudal, float)) < -0.5:
+        down = -down
     ordered = [alive[k] for k in order_along(cents, down)]
     evidence = _evidence([shapes[i] for i in ordered], [candidates[i] for i in ordered],
                          down, config, image, image_shape,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from lumbarseg.postprocess.api import label_vertebrae
 from lumbarseg.postprocess.candidates import Candidate
 from lumbarseg.postprocess.config import LabellerConfig
 from lumbarseg.postprocess.result import coco_result_scores
+
+if TYPE_CHECKING:
+    from lumbarseg.io.radiograph import Radiograph
 
 
 def _category_levels(images_json: dict, results: list[dict]) -> dict[int, int | None]:
@@ -137,11 +141,13 @@ def label_coco(predictions: Path, images: Path, image_root: Path | None = None,
         rows = [r for r, _ in by_image.get(image_id, [])]
         cands = [c for _, c in by_image.get(image_id, [])]
         h, w = int(info.get("height", 0)), int(info.get("width", 0))
-        pixels = None
+        film = None
         if image_root is not None and info.get("file_name"):
-            pixels = _read_pixels(resolve_inside(image_root, info["file_name"], images), sidecar)
-        res = label_vertebrae(cands, image=pixels, pixel_spacing_mm=pixel_spacing_of(info),
-                              config=config, image_shape=(h, w) if h and w else None)
+            film = _read_film(resolve_inside(image_root, info["file_name"], images), sidecar)
+        res = label_vertebrae(cands, image=film.pixels if film else None,
+                              pixel_spacing_mm=pixel_spacing_of(info), config=config,
+                              image_shape=(h, w) if h and w else None,
+                              caudal=film.caudal if film else None)
         for v in res.vertebrae:
             if v.category_id is None:
                 continue  # T12/L6: no COCO category; kept in the sidecar
@@ -169,13 +175,14 @@ def _skip(sidecar: dict, index: int, image_id, reason: str) -> None:
                                            "reason": reason})
 
 
-def _read_pixels(path: Path, sidecar: dict) -> np.ndarray | None:
-    """Pixels for the metal test; an unreadable image is reported, not fatal (batch keeps going)."""
+def _read_film(path: Path, sidecar: dict) -> Radiograph | None:
+    """Pixels for the metal test and the film cues, and the header's orientation; an
+    unreadable image is reported, not fatal (batch keeps going)."""
     from lumbarseg.errors import LumbarsegError
     from lumbarseg.io.radiograph import read_radiograph
 
     try:
-        return read_radiograph(path).pixels
+        return read_radiograph(path)
     except LumbarsegError as exc:
         sidecar["failures"].append({"path": str(path), "reason": str(exc)})
         return None

@@ -377,3 +377,40 @@ def test_compact_instances_round_trips_masks_even_outside_their_boxes():
     back = expand_instances(compact)
     assert torch.equal(back.pred_masks, masks)
     assert torch.equal(back.pred_classes, inst.pred_classes)
+
+
+def test_the_header_says_where_the_feet_are_and_the_labeller_is_told(tmp_path, monkeypatch):
+    """A film hung upside down says so in Patient Orientation: the sample, the finishing job
+    and the labelling all carry the feet's direction (None where the header is silent)."""
+    import torch
+    from detectron2.structures import Boxes, Instances
+
+    from lumbarseg.config import load_config
+    from lumbarseg.inference.dataset import InferenceDataset
+    from lumbarseg.inference.labelling import Labeller
+    from lumbarseg.inference.run import FinishJob
+    from tests.helpers import dicom_factory as dcm
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    dcm.write(folder / "over.dcm", dcm.make_dataset(dcm.ramp(), PatientOrientation=["P", "H"]))
+    dcm.write(folder / "plain.dcm", dcm.make_dataset(dcm.ramp()))
+    items, _ = discover([folder])
+    dataset = InferenceDataset(items, load_config(CPU_CONFIG, OPTS))
+    samples = {item.relative_path: dataset[k] for k, item in enumerate(items)}
+    assert samples["over.dcm"]["caudal"] == (0.0, -1.0)
+    assert samples["plain.dcm"]["caudal"] is None
+    job = FinishJob.of(items[0], samples[items[0].relative_path], {})
+    assert job.caudal == samples[items[0].relative_path]["caudal"]
+    told = []
+    import lumbarseg.postprocess as postprocess
+
+    real = postprocess.label_vertebrae
+    monkeypatch.setattr(postprocess, "label_vertebrae",
+                        lambda *args, **kwargs: told.append(kwargs["caudal"]) or real(*args,
+                                                                                      **kwargs))
+    empty = Instances((64, 64), pred_boxes=Boxes(torch.zeros((0, 4))), scores=torch.zeros(0),
+                      pred_classes=torch.zeros(0, dtype=torch.long),
+                      pred_masks=torch.zeros((0, 64, 64), dtype=torch.bool))
+    Labeller()(empty, None, None, caudal=(0.0, -1.0))
+    assert told == [(0.0, -1.0)]

@@ -265,3 +265,18 @@ def test_patient_key_needs_a_secret_and_depends_on_it():
         patient_key("A")  # type: ignore[call-arg]
     with pytest.raises(ValueError):
         patient_key("A", "")
+
+
+@pytest.mark.parametrize("orientation, caudal", [
+    (["A", "F"], (0.0, 1.0)),  # a lateral film hung head up
+    (["P", "H"], (0.0, -1.0)),  # hung upside down
+    (["F", "A"], (1.0, 0.0)),  # turned on its side
+    (["AF", "FP"], (2 ** -0.5, 2 ** -0.5)),  # oblique: both axes point partly to the feet
+    (["A", "P"], None),  # names no head-feet direction
+    (None, None),  # absent, as the phantoms write it (empty)
+])
+def test_patient_orientation_says_which_way_the_feet_are(tmp_path, dcm, orientation, caudal):
+    elements = {"PatientOrientation": orientation} if orientation else {}
+    path = dcm.write(tmp_path / "a.dcm", dcm.make_dataset(dcm.ramp(), **elements))
+    got = read_radiograph(path).caudal
+    assert got == (pytest.approx(caudal) if caudal else None)

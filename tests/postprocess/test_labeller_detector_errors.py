@@ -338,3 +338,24 @@ def test_an_s1_turned_off_the_column_curve_is_kept_and_a_process_beside_l5_is_no
     monkeypatch.setattr("lumbarseg.postprocess.api.continues_column", lambda *args: [])
     levels_by_index, reasons = label()
     assert reasons[s1] == "off_column" and s1 not in levels_by_index
+
+
+@pytest.mark.parametrize("angle", [90, 180])
+def test_a_film_turned_over_or_on_its_side_reads_right_when_its_header_says_so(buu_files,
+                                                                              angle):
+    """Without class scores only the image-up prior tells the column's ends apart: a film
+    hung upside down was read from the wrong end (flagged), one on its side half the time.
+    DICOM Patient Orientation says where the feet are (``Radiograph.caudal``)."""
+    right = {None: 0, "tag": 0}
+    for path in buu_files:
+        case = bc.transform(bc.load_case(path), angle)
+        cents = [b.corners.mean(axis=0) for b in case.bodies]
+        along = cents[-1] - cents[0]
+        axis = int(np.argmax(np.abs(along)))
+        feet = tuple(float(np.sign(along[k])) if k == axis else 0.0 for k in range(2))
+        for key, caudal in ((None, None), ("tag", feet)):
+            res = label_vertebrae(bc.candidates(case), image_shape=case.size, caudal=caudal)
+            right[key] += bc.accuracy(case, res)[2]
+            assert bc.accuracy(case, res)[2] or res.flags["low_confidence"]  # never silent
+    assert right["tag"] == len(buu_files)
+    assert right[None] < 0.7 * len(buu_files)
