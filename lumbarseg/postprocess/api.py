@@ -59,18 +59,19 @@ def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None
     vertebrae: list[LabelledVertebra] = []
     measurements: dict = {}
     if alive:
-        vertebrae, kept_shapes, kept_ev, caudal = _label_column(
+        vertebrae, kept_shapes, kept_ev, caudal_axis = _label_column(
             candidates, shapes, alive, rejected, image_shape, config, column, image, on_metal,
             caudal)
         plates, column.facing, column.facing_confidence = _endplates_and_facing(
-            kept_shapes, column.levels, caudal)
+            kept_shapes, column.levels, caudal_axis)
         measurements = measure(plates, column.facing, pixel_spacing_mm,
                                config.meyerding_min_percent)
         column.transitional = _transitional(column.levels, kept_shapes, kept_ev)
         if image_shape is not None and kept_shapes:
             unit = max(np.median([e.height for e in kept_ev]), 1.0)
-            column.near_top = _near_border(kept_shapes[0], -caudal, image_shape, 1.5 * unit)
-            column.near_bottom = _near_border(kept_shapes[-1], caudal, image_shape, 1.5 * unit)
+            column.near_top = _near_border(kept_shapes[0], -caudal_axis, image_shape, 1.5 * unit)
+            column.near_bottom = _near_border(kept_shapes[-1], caudal_axis, image_shape,
+                                              1.5 * unit)
     column.cut_from_merged = [v.level for v in vertebrae
                               if candidates[v.index] is not as_detected[v.index]]
     column.anchor = ("S1" if "S1" in column.levels else
@@ -85,14 +86,16 @@ def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None
 def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[int],
                   rejected: dict[int, str], image_shape, config: LabellerConfig,
                   column: ColumnSummary, image: np.ndarray | None = None,
-                  on_metal: frozenset[int] = frozenset(), caudal=None):
+                  on_metal: frozenset[int] = frozenset(),
+                  feet: tuple[float, float] | None = None):
     """Order the surviving bodies, assign levels (filling ``column``'s per-body lists).
 
+    ``feet``: the header's direction toward the feet (``label_vertebrae``'s ``caudal``).
     Returns (vertebrae, kept shapes, kept evidence, caudal unit vector).
     """
     while True:
         ordered, evidence, down, result = _assign(candidates, shapes, alive, image_shape,
-                                                  config, image, on_metal, caudal)
+                                                  config, image, on_metal, feet)
         kinked = _kinked_end(evidence, result)
         if kinked is not None:
             rejected[ordered[kinked]] = "off_column"
@@ -146,7 +149,8 @@ def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[
 
 def _assign(candidates: list[Candidate], shapes: list[Shape], alive: list[int],
             image_shape, config: LabellerConfig, image: np.ndarray | None,
-            on_metal: frozenset[int] = frozenset(), caudal=None):
+            on_metal: frozenset[int] = frozenset(),
+            feet: tuple[float, float] | None = None):
     """(bodies in column order, their evidence, the column axis, the level assignment).
 
     The axis points where the column is most likely caudal: down the image, or toward the
@@ -155,7 +159,7 @@ def _assign(candidates: list[Candidate], shapes: list[Shape], alive: list[int],
     body_shapes = [shapes[i] for i in alive]
     cents = np.array([s.centroid for s in body_shapes])
     down = column_axis(cents, body_shapes)
-    if caudal is not None and float(down @ np.asarray(caudal, float)) < -0.5:
+    if feet is not None and float(down @ np.asarray(feet, float)) < -0.5:
         down = -down
     ordered = [alive[k] for k in order_along(cents, down)]
     evidence = _evidence([shapes[i] for i in ordered], [candidates[i] for i in ordered],

@@ -105,27 +105,24 @@ def continues_column(centroids: np.ndarray, axis: np.ndarray, off: list[int]) ->
     lies square to the column. Past the end means no body of the column lies beyond the
     nearest one, unless as far away as a femoral head below the sacrum.
     """
-    line = [i for i in range(len(centroids)) if i not in off]
+    line = np.array([i for i in range(len(centroids)) if i not in off], int)
     if len(line) < 3:
         return []
-    line.sort(key=lambda i: float(centroids[i] @ axis))
-    chain = centroids[line]
+    chain = centroids[line[order_along(centroids[line], axis)]]
     step = float(np.median(np.linalg.norm(np.diff(chain, axis=0), axis=1)))
     out = []
     for i in off:
         k = int(np.argmin(np.linalg.norm(chain - centroids[i], axis=1)))
         reach = centroids[i] - chain[k]
+        if np.linalg.norm(reach) > KINK_DISTANCE * step:
+            continue
         for inner, outer in ((k - 1, k + 1), (k + 1, k - 1)):
             if not 0 <= inner < len(chain):
                 continue
-            last = chain[k] - chain[inner]
             if 0 <= outer < len(chain) and (
                     np.linalg.norm(chain[outer] - chain[k]) <= KINK_DISTANCE * step):
                 continue  # a body lies beyond: the column does not end here
-            turn = float(last @ reach) / max(float(np.linalg.norm(last) * np.linalg.norm(reach)),
-                                             1e-9)
-            if (np.linalg.norm(reach) <= KINK_DISTANCE * step
-                    and turn > np.cos(np.deg2rad(SACRAL_TURN))):
+            if unit(chain[k] - chain[inner]) @ unit(reach) > np.cos(np.deg2rad(SACRAL_TURN)):
                 out.append(i)
                 break
     return out
