@@ -133,7 +133,9 @@ def build_dataset(image: PhantomImage, patient: PatientIdentity, study: StudyIde
     ds.StudyID = study.study_id
     ds.SeriesNumber = series.number
     ds.InstanceNumber = instance
-    ds.PatientOrientation = ""
+    # Rows run toward the patient's front or back (the facing), columns toward the feet: the
+    # film hangs head up, as most do, and `lumbarseg infer` reads the column's ends from it.
+    ds.PatientOrientation = ["A" if image.params.facing == "right" else "P", "F"]
     ds.BurnedInAnnotation = "YES"
     ds.LossyImageCompression = "00"
     if dx:

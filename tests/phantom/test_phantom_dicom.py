@@ -43,6 +43,9 @@ def test_round_trip_bone_brighter_in_both_photometric_interpretations(dataset):
         assert radiograph.pixels.shape == (img["height"], img["width"])
         assert radiograph.pixel_spacing_mm == pytest.approx(tuple(truth["pixel_spacing_mm"]))
         assert radiograph.meta["PhotometricInterpretation"] == truth["dicom"]["photometric"]
+        front = "A" if truth["facing"] == "right" else "P"
+        assert radiograph.meta["PatientOrientation"] == f"{front}\\F"
+        assert radiograph.caudal == (0.0, 1.0)
         seen.add(truth["dicom"]["photometric"])
         masks = [coco.annToMask(a).astype(bool) for a in coco.loadAnns(coco.getAnnIds(img["id"]))]
         bone = np.any(masks, axis=0)
