@@ -15,7 +15,7 @@ from lumbarseg.postprocess.filtering import (
     split_merged_masks,
 )
 from lumbarseg.postprocess.flags import ColumnSummary, build_flags
-from lumbarseg.postprocess.geometry import Shape, shape_of
+from lumbarseg.postprocess.geometry import Shape, shape_of, unit
 from lumbarseg.postprocess.measurements import measure
 from lumbarseg.postprocess.ordering import (
     KINK_ANGLE,
@@ -68,10 +68,11 @@ def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None
                                config.meyerding_min_percent)
         column.transitional = _transitional(column.levels, kept_shapes, kept_ev)
         if image_shape is not None and kept_shapes:
-            unit = max(np.median([e.height for e in kept_ev]), 1.0)
-            column.near_top = _near_border(kept_shapes[0], -caudal_axis, image_shape, 1.5 * unit)
+            height = max(np.median([e.height for e in kept_ev]), 1.0)
+            column.near_top = _near_border(kept_shapes[0], -caudal_axis, image_shape,
+                                           1.5 * height)
             column.near_bottom = _near_border(kept_shapes[-1], caudal_axis, image_shape,
-                                              1.5 * unit)
+                                              1.5 * height)
     column.cut_from_merged = [v.level for v in vertebrae
                               if candidates[v.index] is not as_detected[v.index]]
     column.anchor = ("S1" if "S1" in column.levels else
@@ -192,9 +193,8 @@ def _kinked_end(evidence: list[BodyEvidence], result) -> int | None:
     for a, b, end in ((kept[-3], kept[-2], kept[-1]), (kept[2], kept[1], kept[0])):
         before = evidence[b].centroid - evidence[a].centroid
         step = evidence[end].centroid - evidence[b].centroid
-        length = float(np.linalg.norm(step))
-        cos = float(before @ step) / max(float(np.linalg.norm(before)) * length, 1e-9)
-        if length > KINK_DISTANCE * result.unit and cos < np.cos(np.deg2rad(KINK_ANGLE)):
+        far = float(np.linalg.norm(step)) > KINK_DISTANCE * result.unit
+        if far and float(unit(before) @ unit(step)) < np.cos(np.deg2rad(KINK_ANGLE)):
             return end
     return None
 
@@ -224,17 +224,17 @@ def _sacral_segment(candidates: list[Candidate], shapes: list[Shape], ordered: l
 _SPACING_FIT = (0.55, 1.35)
 
 
-def _odd_spacing(levels: list[str], ev: list[BodyEvidence], unit: float) -> list[str]:
+def _odd_spacing(levels: list[str], ev: list[BodyEvidence], spacing: float) -> list[str]:
     """Neighbour pairs whose centroid distance fits neither the levels stepped between them
     (adjacent, or one or more missed bodies) nor anything else: the count could be off there."""
     out = []
-    if unit <= 0:
+    if spacing <= 0:
         return out
     for k in range(len(levels) - 1):
         a, b = EXT_LEVELS.index(levels[k]) + ev[k].span - 1, EXT_LEVELS.index(levels[k + 1])
         steps = max(b - a - (1 if levels[k + 1] == "S1" and a < EXT_LEVELS.index("L6") else 0),
                     1)
-        expected = unit * (steps + (ev[k].span - 1) / 2 + (ev[k + 1].span - 1) / 2)
+        expected = spacing * (steps + (ev[k].span - 1) / 2 + (ev[k + 1].span - 1) / 2)
         dist = float(np.linalg.norm(ev[k + 1].centroid - ev[k].centroid))
         if not _SPACING_FIT[0] <= dist / expected <= _SPACING_FIT[1]:
             out.append(f"{levels[k]}-{levels[k + 1]}")

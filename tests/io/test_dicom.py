@@ -273,7 +273,7 @@ def test_patient_key_needs_a_secret_and_depends_on_it():
     (["F", "A"], (1.0, 0.0)),  # turned on its side
     (["AF", "FP"], (2 ** -0.5, 2 ** -0.5)),  # oblique: both axes point partly to the feet
     (["A", "P"], None),  # names no head-feet direction
-    (None, None),  # absent, as the phantoms write it (empty)
+    (None, None),  # absent (many CR/DX writers leave it out)
 ])
 def test_patient_orientation_says_which_way_the_feet_are(tmp_path, dcm, orientation, caudal):
     elements = {"PatientOrientation": orientation} if orientation else {}
