@@ -47,7 +47,7 @@ def phantom_candidates(ph, rng, with_scores: bool, use_image_polygons: bool = Fa
 def evaluate(n: int, with_scores: bool, size: int = 512, seed: int = 0, use_image: bool = True):
     cfg = PhantomConfig(size=size, difficulty="normal", postop_share=0.5)
     rng = np.random.default_rng(seed)
-    right = total = images_ok = 0
+    right = total = images_ok = silent = 0
     lordosis_err, slip_err, times = [], [], []
     postop = 0
     for k in range(n):
@@ -71,6 +71,7 @@ def evaluate(n: int, with_scores: bool, size: int = 512, seed: int = 0, use_imag
             right += got.get(i) == lv
             ok &= got.get(i) == lv
         images_ok += ok
+        silent += not ok and not res.flags["low_confidence"]
         truth_lordosis = ph.truth.get("lordosis_deg")
         measured = res.measurements.get("lordosis_deg")
         if truth_lordosis is not None and measured is not None:
@@ -80,7 +81,7 @@ def evaluate(n: int, with_scores: bool, size: int = 512, seed: int = 0, use_imag
             if got_slip is not None:
                 slip_err.append(got_slip["percent"] - slip["percent"])
     return {"instances": right / max(total, 1), "images": images_ok / n, "n": n,
-            "postop": postop, "lordosis_abs_err": np.abs(lordosis_err),
+            "silent": silent, "postop": postop, "lordosis_abs_err": np.abs(lordosis_err),
             "listhesis_abs_err": np.abs(slip_err), "ms": 1000 * np.median(times)}
 
 
