@@ -38,6 +38,9 @@ class DemoOptions:
     styles: tuple[str, ...] | None = None
     seed: int = 0
     max_iter: int | None = None  # None: the config's SOLVER.MAX_ITER
+    # CPU training processes (None: one per core that splits the batch evenly); the weights
+    # depend on it, as on any change of how the batch is computed.
+    train_processes: int | None = None
     retrain: bool = False
     opts: tuple[str, ...] = ()
 
@@ -69,6 +72,7 @@ def _recipe_fingerprint(options: DemoOptions) -> str:
 def prepare_data(options: DemoOptions, out: Path) -> dict[str, Path]:
     from lumbarseg.data.convert.pipeline import convert_dataset
     from lumbarseg.data.convert.records import ConvertOptions
+    from lumbarseg.engine.cpu_parallel import available_cores
     from lumbarseg.phantom import PhantomConfig, generate_dataset
 
     phantom = out / "phantom"
@@ -76,7 +80,8 @@ def prepare_data(options: DemoOptions, out: Path) -> dict[str, Path]:
     if not annotations.is_file():
         config = PhantomConfig(size=options.size,
                                styles=tuple(options.styles or PhantomConfig.styles))
-        generate_dataset(phantom, options.n_images, options.seed, config=config)
+        generate_dataset(phantom, options.n_images, options.seed, config=config,
+                         workers=available_cores())
     coco = out / "coco"
     if not (coco / "annotations_test.json").is_file():
         # Phantoms identify nobody; the held-out folder is rebuilt from the source paths.
@@ -88,12 +93,12 @@ def prepare_data(options: DemoOptions, out: Path) -> dict[str, Path]:
 def train_or_reuse(options: DemoOptions, coco: Path, out: Path) -> tuple[Path, Path, bool]:
     """Return (config used, weights, whether they were reused)."""
     from detectron2.data import DatasetCatalog
+    from detectron2.engine import launch
 
     from lumbarseg.config import load_config
     from lumbarseg.config.defaults import schedule_overrides
     from lumbarseg.data.register import register_converted
-    from lumbarseg.engine import Trainer
-    from lumbarseg.engine.hooks import ConsoleProgress
+    from lumbarseg.engine.cpu_parallel import cpu_train_processes
 
     model_dir = out / "model"
     weights = model_dir / "model_final.pth"
@@ -114,27 +119,52 @@ def train_or_reuse(options: DemoOptions, coco: Path, out: Path) -> tuple[Path, P
     if options.max_iter:
         opts += schedule_overrides(options.max_iter)
     cfg = load_config(options.config, opts)
+    processes = 1
+    if cfg.MODEL.DEVICE == "cpu":
+        processes = options.train_processes or cpu_train_processes(cfg.SOLVER.IMS_PER_BATCH)
+    if cfg.SOLVER.IMS_PER_BATCH % processes:
+        raise LumbarsegError(f"{processes} training processes cannot split a batch of "
+                             f"{cfg.SOLVER.IMS_PER_BATCH} images (SOLVER.IMS_PER_BATCH)")
     if model_dir.exists():
         shutil.rmtree(model_dir)
     model_dir.mkdir(parents=True)
-    from detectron2.utils.env import seed_all_rng
-    from detectron2.utils.logger import setup_logger
-
-    # Detectron2's detailed log goes to model/log.txt; the console gets one line per 50 iters.
-    setup_logger(str(model_dir), name="detectron2", abbrev_name="d2", configure_stdout=False)
     # Seeded like tools/train_net.py (cfg.SEED), else from the phantoms' seed: the same recipe
-    # trains the same model, which a demo's printed numbers need.
-    seed_all_rng(cfg.SEED if cfg.SEED >= 0 else options.seed)
-    trainer = Trainer(cfg)
-    trainer.register_hooks([ConsoleProgress(50)])
-    trainer.resume_or_load(resume=False)
-    trainer.train()
+    # trains the same model on one machine, which a demo's printed numbers need.
+    seed = cfg.SEED if cfg.SEED >= 0 else options.seed
+    launch(_train_process, processes, dist_url="auto",
+           args=(options.config, opts, str(coco), prefix, seed))
     # Inference only needs the architecture: no dataset names that exist only in this process.
     cfg.defrost()
     cfg.DATASETS.TRAIN, cfg.DATASETS.TEST = (), ()
     cfg_path.write_text(cfg.dump())
     write_json_atomic(stamp, {"fingerprint": fingerprint})
     return cfg_path, weights, False
+
+
+def _train_process(config: str, opts: list[str], coco: str, prefix: str, seed: int) -> None:
+    """One training process (of one or several launched on this machine's cores)."""
+    from detectron2.data import DatasetCatalog
+    from detectron2.utils import comm
+    from detectron2.utils.env import seed_all_rng
+    from detectron2.utils.logger import setup_logger
+
+    from lumbarseg.config import load_config
+    from lumbarseg.data.register import register_converted
+    from lumbarseg.engine import Trainer
+    from lumbarseg.engine.hooks import ConsoleProgress
+
+    if f"{prefix}_train" not in DatasetCatalog.list():  # a launched process starts empty
+        register_converted(Path(coco), prefix)
+    cfg = load_config(config, opts)
+    # Detectron2's detailed log goes to model/log.txt; the console gets one line per 50 iters.
+    setup_logger(cfg.OUTPUT_DIR, name="detectron2", abbrev_name="d2", configure_stdout=False,
+                 distributed_rank=comm.get_rank())
+    # Each process its own augmentation stream, as Detectron2's default_setup seeds them.
+    seed_all_rng(seed + comm.get_rank())
+    trainer = Trainer(cfg)
+    trainer.register_hooks([ConsoleProgress(50)])
+    trainer.resume_or_load(resume=False)
+    trainer.train()
 
 
 def heldout_folder(coco: Path, out: Path) -> tuple[Path, Path]:

@@ -16,6 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed,
                         help="seed of the phantoms and the split (default %(default)s)")
     parser.add_argument("--max-iter", type=int, help="training iterations (default: config)")
+    parser.add_argument("--train-processes", type=int,
+                        help="CPU training processes (default: one per core that splits the "
+                             "batch evenly; 1 = one process on all cores)")
     parser.add_argument("--retrain", action="store_true", help="train even if a model exists")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
 
@@ -25,5 +28,6 @@ def run(args: argparse.Namespace) -> int:
 
     return run_demo(DemoOptions(
         out=args.out, config=args.config, n_images=args.n, size=args.size, seed=args.seed,
-        max_iter=args.max_iter, retrain=args.retrain, opts=tuple(args.opts),
+        max_iter=args.max_iter, train_processes=args.train_processes,
+        retrain=args.retrain, opts=tuple(args.opts),
     ))

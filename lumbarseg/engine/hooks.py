@@ -71,7 +71,9 @@ def _mean_over_ranks(per_rank: list[dict[str, float]]) -> dict[str, float]:
 
 
 class ConsoleProgress(HookBase):
-    """One short line every ``period`` iterations, for runs whose Detectron2 log goes to a file."""
+    """One short line every ``period`` iterations, for runs whose Detectron2 log goes to a file.
+
+    Prints from the main process only: the others neither log the loss nor own the console."""
 
     def __init__(self, period: int = 50):
         self._period = period
@@ -81,6 +83,8 @@ class ConsoleProgress(HookBase):
         self._start = time.perf_counter()
 
     def after_step(self) -> None:
+        if not comm.is_main_process():
+            return
         done = self.trainer.iter + 1 - self.trainer.start_iter
         total = self.trainer.max_iter - self.trainer.start_iter
         if done % self._period and done != total:

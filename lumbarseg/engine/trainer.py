@@ -23,6 +23,7 @@ from lumbarseg.config import load_config
 from lumbarseg.config.defaults import check_device
 from lumbarseg.config.pretrained import check_pretrained_input
 from lumbarseg.data.mapper import RadiographDatasetMapper, build_radiograph_augmentation
+from lumbarseg.engine.cpu_parallel import cpu_data_parallel
 from lumbarseg.engine.hooks import ValidationLoss
 
 
@@ -37,6 +38,10 @@ def register_config_datasets(cfg: CfgNode) -> None:
 
 
 class Trainer(DefaultTrainer):
+    def __init__(self, cfg: CfgNode):
+        with cpu_data_parallel(cfg.MODEL.DEVICE):
+            super().__init__(cfg)
+
     @classmethod
     def build_train_loader(cls, cfg: CfgNode):
         return build_detection_train_loader(cfg, mapper=RadiographDatasetMapper(cfg, True))

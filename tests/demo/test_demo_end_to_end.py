@@ -74,13 +74,17 @@ def test_demo_runs_the_whole_chain_and_reuses_the_model(tmp_path, capsys):
 
 def test_the_same_recipe_trains_the_same_model(tmp_path):
     # Different folders, so new key secrets and paths: neither may change the split or the model.
+    # Two training processes (the demo's default on two cores): their gradient exchange and
+    # per-process augmentation streams must not make the weights differ between runs.
     import torch
 
     weights = []
     for name in ("first", "second"):
         options = DemoOptions(out=str(tmp_path / name), n_images=12, size=192, max_iter=2,
+                              train_processes=2,
                               opts=("INPUT.MIN_SIZE_TRAIN", "(128,)", "INPUT.MIN_SIZE_TEST", "128"))
         assert run_demo(options) == 0
+        assert (tmp_path / name / "model" / "log.txt.rank1").is_file()
         weights.append(torch.load(tmp_path / name / "model" / "model_final.pth",
                                   map_location="cpu", weights_only=False)["model"])
     assert weights[0].keys() == weights[1].keys()
