@@ -1,5 +1,6 @@
 """lumbarseg: find and label the vertebrae on lateral lumbar spine radiographs."""
 
+import logging
 import warnings
 
 __version__ = "0.1.0"
@@ -12,3 +13,10 @@ warnings.filterwarnings(
 warnings.filterwarnings(
     "ignore", message=r"torch\.meshgrid: in an upcoming release", category=UserWarning
 )
+# torch >= 2.14 deprecates DDP's broadcast_buffers, which Detectron2's create_ddp_model passes
+# (the demo's CPU training processes), and logs that is_fx_tracing, which Detectron2 calls in
+# every forward, also covers torch.export: both once per process, neither actionable here.
+warnings.filterwarnings(
+    "ignore", message=r"`broadcast_buffers` is deprecated", category=FutureWarning
+)
+logging.getLogger("torch.fx._symbolic_trace").setLevel(logging.ERROR)
