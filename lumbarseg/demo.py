@@ -38,9 +38,10 @@ class DemoOptions:
     styles: tuple[str, ...] | None = None
     seed: int = 0
     max_iter: int | None = None  # None: the config's SOLVER.MAX_ITER
-    # CPU training processes (None: one per core that splits the batch evenly); the weights
-    # depend on it, as on any change of how the batch is computed.
-    train_processes: int | None = None
+    # Training processes on the CPU, each with its share of the batch (engine.cpu_parallel:
+    # no faster than one on 2 cores); the weights depend on it, as on any change of how the
+    # batch is computed.
+    train_processes: int = 1
     retrain: bool = False
     opts: tuple[str, ...] = ()
 
@@ -98,7 +99,6 @@ def train_or_reuse(options: DemoOptions, coco: Path, out: Path) -> tuple[Path, P
     from lumbarseg.config import load_config
     from lumbarseg.config.defaults import schedule_overrides
     from lumbarseg.data.register import register_converted
-    from lumbarseg.engine.cpu_parallel import cpu_train_processes
 
     model_dir = out / "model"
     weights = model_dir / "model_final.pth"
@@ -119,10 +119,8 @@ def train_or_reuse(options: DemoOptions, coco: Path, out: Path) -> tuple[Path, P
     if options.max_iter:
         opts += schedule_overrides(options.max_iter)
     cfg = load_config(options.config, opts)
-    processes = 1
-    if cfg.MODEL.DEVICE == "cpu":
-        processes = options.train_processes or cpu_train_processes(cfg.SOLVER.IMS_PER_BATCH)
-    if cfg.SOLVER.IMS_PER_BATCH % processes:
+    processes = options.train_processes if cfg.MODEL.DEVICE == "cpu" else 1
+    if processes < 1 or cfg.SOLVER.IMS_PER_BATCH % processes:
         raise LumbarsegError(f"{processes} training processes cannot split a batch of "
                              f"{cfg.SOLVER.IMS_PER_BATCH} images (SOLVER.IMS_PER_BATCH)")
     if model_dir.exists():

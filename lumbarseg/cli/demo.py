@@ -16,9 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed,
                         help="seed of the phantoms and the split (default %(default)s)")
     parser.add_argument("--max-iter", type=int, help="training iterations (default: config)")
-    parser.add_argument("--train-processes", type=int,
-                        help="CPU training processes (default: one per core that splits the "
-                             "batch evenly; 1 = one process on all cores)")
+    parser.add_argument("--train-processes", type=int, default=defaults.train_processes,
+                        help="CPU training processes, each with its share of the batch "
+                             "(default 1: on 2 cores two are no faster)")
     parser.add_argument("--retrain", action="store_true", help="train even if a model exists")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
 

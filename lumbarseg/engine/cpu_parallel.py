@@ -1,11 +1,11 @@
-"""Data-parallel training on the CPU: one process per core, each with its share of the batch.
+"""Data-parallel training on the CPU: several processes, each with its share of the batch.
 
-On the 2-core machines this project targets, two single-threaded processes with one image
-each train the demo recipe at 0.67 s per iteration against 0.89 s for one process running
-two threads on both images (measured side by side, 2026-12-06): the network's tensors are
-small, and two threads on one small convolution spend much of their time waiting for each
-other. Detectron2's ``launch`` already starts CPU processes over gloo; the two things it
-does not do for CPU processes are done here.
+Detectron2's ``launch`` starts CPU processes over gloo (``tools/train_net.py --num-gpus N``
+with a CPU config, or ``lumbarseg demo --train-processes N``); the two things it does not do
+for CPU processes are done here. It is not the default: on the 2-core machines this project
+is developed on, two single-threaded processes with one image each trained the demo recipe at
+0.98x the speed of one process with a loader process beside it (0.737 against 0.723 s/iter,
+three alternating rounds, ``benchmarks/bench_cpu_parallel.py``, 2026-12-06).
 """
 
 from __future__ import annotations
@@ -24,12 +24,6 @@ def available_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
-
-
-def cpu_train_processes(ims_per_batch: int, cores: int | None = None) -> int:
-    """The most processes, at most one per core, that split the batch evenly."""
-    cores = cores or available_cores()
-    return max(n for n in range(1, min(cores, ims_per_batch) + 1) if ims_per_batch % n == 0)
 
 
 @contextmanager
