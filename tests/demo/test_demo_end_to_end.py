@@ -74,8 +74,8 @@ def test_demo_runs_the_whole_chain_and_reuses_the_model(tmp_path, capsys):
 
 def test_the_same_recipe_trains_the_same_model(tmp_path):
     # Different folders, so new key secrets and paths: neither may change the split or the model.
-    # Two training processes (the demo's default on two cores): their gradient exchange and
-    # per-process augmentation streams must not make the weights differ between runs.
+    # Two training processes (--train-processes 2; the default is one): their gradient exchange
+    # and per-process augmentation streams must not make the weights differ between runs.
     import torch
 
     weights = []

@@ -23,12 +23,12 @@ def test_phantom_levels_from_anatomy_only():
     # the position priors and the film below it. Where a film shows T12 as well, that is a
     # coin flip between L1..S1 and T12..L5 (posterior ~0.4-0.5): 3 of these 96 films on the
     # machine of 2026-12-06 (a fourth, flagged too, lost its lowest two bodies), and which
-    # films flip changes with the last bits of the rendering (two
-    # seeds of 12 films passed 97.9 % on one machine and read 91.7 % on another). So the bar
-    # is over 96 films, and no wrong film may go without the low-confidence flag.
+    # films flip changes with the last bits of the rendering (two seeds of 12 films passed
+    # 97.9 % on one machine and read 91.7 % on another). So the instance bar is over 96 films
+    # (95.8 % measured), and no wrong film may go without the low-confidence flag.
     results = [evaluate(12, with_scores=False, seed=seed) for seed in range(8)]
     assert np.mean([r["instances"] for r in results]) >= 0.94
-    assert all(r["images"] >= 10 / 12 for r in results), [r["images"] for r in results]
+    assert all(r["images"] >= 11 / 12 for r in results), [r["images"] for r in results]
     assert sum(r["silent"] for r in results) == 0
 
 
