@@ -70,6 +70,10 @@ def filter_candidates(
 # Area of one body's mask, relative to the median confident detection (fragments are smaller,
 # two bodies in one mask larger).
 _BODY_SIZED = (0.6, 1.45)
+# An outline this many median bodies large is no single body (a sacrum outline runs to about
+# 1.6), and one this much larger than a body it contains is a blob drawn around that body.
+_BLOB_AREA = 1.7
+_BLOB_OVER_BODY = 1.5
 
 
 def split_merged_masks(candidates: list[Candidate], config: LabellerConfig) -> list[Candidate]:
@@ -260,6 +264,20 @@ def outline_on_metal(image: np.ndarray, shapes: list[Shape], distance: float = 2
     return out
 
 
+def _typical_area(candidates, area: dict[int, float], alive: list[int]) -> float:
+    """Median outline area of the confident detections (all of them when fewer than three)."""
+    sure = [area[i] for i in alive if candidates[i].score >= 0.5]
+    return float(np.median(sure if len(sure) >= 3 else [area[i] for i in alive]))
+
+
+def _blob_around_body(small: float, large: float, typical: float) -> bool:
+    """A body (not a fragment) inside an outline too large to be a single body and clearly
+    larger than it: the larger is a blob drawn around it (S1 with the lower sacrum, or two
+    bodies), not the body it is part of."""
+    return (small >= _BODY_SIZED[0] * typical and large > _BLOB_AREA * typical
+            and large > _BLOB_OVER_BODY * small)
+
+
 def _duplicates(candidates, overlaps: _Overlaps, alive, config) -> list[tuple[int, int]]:
     """(dropped, kept) pairs: two detections of the same body (IoU: the lower score goes) or a
     part detected inside a body (containment: the smaller goes, unless it scores clearly
@@ -268,6 +286,7 @@ def _duplicates(candidates, overlaps: _Overlaps, alive, config) -> list[tuple[in
     if len(alive) < 2:
         return []
     area = overlaps.areas
+    typical = _typical_area(candidates, area, alive)
     pairs = []
     for x, i in enumerate(alive):
         for j in alive[x + 1:]:
@@ -283,9 +302,13 @@ def _duplicates(candidates, overlaps: _Overlaps, alive, config) -> list[tuple[in
             containment = inter / max(area[small], 1e-9)
             if containment > config.duplicate_containment:
                 lose, win = small, large
-                if (candidates[small].score - candidates[large].score
-                        >= config.containment_score_margin):
-                    lose, win = large, small  # a faint blob around a confident body
+                if _blob_around_body(area[small], area[large], typical):
+                    lose, win = large, small
+                    margin = candidates[large].score - candidates[small].score
+                else:
+                    margin = candidates[small].score - candidates[large].score
+                if margin >= config.containment_score_margin:
+                    lose, win = win, lose
                 pairs.append((containment, lose, win))
     out, dropped = [], set()
     for _, lose, win in sorted(pairs, reverse=True):

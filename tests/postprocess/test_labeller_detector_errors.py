@@ -360,3 +360,34 @@ def test_a_film_turned_over_or_on_its_side_reads_right_when_its_header_says_so(b
             assert all_right or res.flags["low_confidence"]  # never silent
     assert right["tag"] == len(buu_files)
     assert right[None] < 0.7 * len(buu_files)
+
+
+def test_a_body_sized_s1_inside_a_sacrum_blob_is_kept_over_the_blob(buu_files):
+    """A detector often draws S1 twice: its first segment, and a blob over the sacrum below.
+    The blob contains S1, so by containment S1 would go (it scores only a little higher) and the
+    blob, twice a body's area, would be labelled S1 or dropped as a lower segment. Only S1
+    outlines of at least 0.6 median bodies count: a smaller one may be a fragment of S1."""
+    wrong, tried = [], 0
+    for path in buu_files:
+        case = _scored_case(path)
+        areas = [shapely.Polygon(b.corners).area for b in case.bodies]
+        typical = float(np.median(areas))
+        if areas[-1] < 0.6 * typical:
+            continue
+        tried += 1
+        s1 = case.bodies[-1]
+        s1.score = 0.85
+        step = s1.corners.mean(0) - case.bodies[-2].corners.mean(0)
+        blob = shapely.convex_hull(shapely.MultiPoint(np.concatenate([s1.corners,
+                                                                      s1.corners + step])))
+        assert blob.area > 1.7 * typical
+        cands = bc.candidates(case)
+        cands.append(Candidate(polygon=np.asarray(blob.exterior.coords)[:-1], score=0.7,
+                               class_scores=bc.level_scores("S1")))
+        res = label_vertebrae(cands, image_shape=case.size)
+        got = {v.index: v.level for v in res.vertebrae}
+        reasons = {r.index: r.reason for r in res.rejected}
+        if [got.get(i) for i in range(6)] != LUMBAR_TO_S1 or reasons.get(6) != "duplicate_of_5":
+            wrong.append((path.stem, got, reasons))
+    assert tried >= 40
+    assert not wrong
