@@ -22,6 +22,9 @@ T11, T12, L5, L6, S1 = 0, 1, 6, 7, 8
 NEG = -1e9
 # Farthest centroid distance, in spacing units, at which a body can be the next one down.
 NEXT_BODY_REACH = 1.6
+# Nearest such distance: a detection closer than this is another outline of the same bone (S1
+# drawn twice, once with the lower sacrum), not a body below it.
+SAME_BODY_REACH = 0.6
 
 
 @dataclass
@@ -235,10 +238,11 @@ def _run(bodies: list[BodyEvidence], unit: float, config: LabellerConfig,
     # skipped is likelier the real S1, counted wrongly), in proportion to the detector's belief
     # in it: a faint detection of S2 below the sacrum is common and says little. Only a body
     # where the next one would lie counts: a femoral head, two or more body spacings below
-    # the sacrum, is no missed S1.
+    # the sacrum, is no missed S1; nor is a second outline of the body called S1 itself.
     belief = np.clip(2 * is_body - 1, 0.0, 1.0)
     cents = np.array([b.centroid for b in bodies])
-    reach = np.linalg.norm(cents[None, :] - cents[:, None], axis=2) <= NEXT_BODY_REACH * unit
+    dist = np.linalg.norm(cents[None, :] - cents[:, None], axis=2)
+    reach = (dist <= NEXT_BODY_REACH * unit) & (dist >= SAME_BODY_REACH * unit)
     below = np.array([float((belief * reach[i])[i + 1:].sum()) for i in range(n)])
     ending = end[None, :] + tail[:, None] - config.skip_below_s1 * below[:, None] * _INTO_S1
     finals = alpha + ending

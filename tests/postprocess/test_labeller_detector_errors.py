@@ -391,3 +391,22 @@ def test_a_body_sized_s1_inside_a_sacrum_blob_is_kept_over_the_blob(buu_files):
             wrong.append((path.stem, got, reasons))
     assert tried >= 40
     assert not wrong
+
+
+def test_a_second_outline_of_s1_lower_down_does_not_take_s1s_place(buu_files):
+    """S1 found twice, the second outline slid down the sacrum (overlapping too little to be
+    a duplicate) and scored lower: it is not a body below the sacrum, so leaving it out must
+    not cost what leaving out a missed S1 costs, which would hand it the label."""
+    wrong = []
+    for path in buu_files:
+        case = _scored_case(path)
+        s1 = case.bodies[-1]
+        s1.score = 0.95
+        step = s1.corners.mean(0) - case.bodies[-2].corners.mean(0)
+        case.bodies.append(bc.Body("S1 again", s1.corners + 0.5 * step, 0.8,
+                                   bc.level_scores("S1"), is_vertebra=False))
+        res = label_vertebrae(bc.candidates(case), image_shape=case.size)
+        got = {v.index: v.level for v in res.vertebrae}
+        if [got.get(i) for i in range(6)] != LUMBAR_TO_S1 or 6 in got:
+            wrong.append((path.stem, got))
+    assert not wrong
