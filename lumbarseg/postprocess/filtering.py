@@ -70,6 +70,8 @@ def filter_candidates(
 # Area of one body's mask, relative to the median confident detection (fragments are smaller,
 # two bodies in one mask larger).
 _BODY_SIZED = (0.6, 1.45)
+# Detector score from which a detection's size is trusted as a body's (the median of these).
+_CONFIDENT = 0.5
 # An outline this many median bodies large is no single body (a sacrum outline runs to about
 # 1.6), and one this much larger than a body it contains is a blob drawn around that body.
 _BLOB_AREA = 1.7
@@ -89,7 +91,7 @@ def split_merged_masks(candidates: list[Candidate], config: LabellerConfig) -> l
     masks = [c.mask if c.mask is not None and c.class_scores is not None else None
              for c in candidates]
     areas = np.array([float(m.sum()) if m is not None else 0.0 for m in masks])
-    sure = [i for i, c in enumerate(candidates) if areas[i] > 0 and c.score >= 0.5]
+    sure = [i for i, c in enumerate(candidates) if areas[i] > 0 and c.score >= _CONFIDENT]
     if len(sure) < 4:
         return candidates
     typical = float(np.median(areas[sure]))
@@ -266,7 +268,7 @@ def outline_on_metal(image: np.ndarray, shapes: list[Shape], distance: float = 2
 
 def _typical_area(candidates, area: dict[int, float], alive: list[int]) -> float:
     """Median outline area of the confident detections (all of them when fewer than three)."""
-    sure = [area[i] for i in alive if candidates[i].score >= 0.5]
+    sure = [area[i] for i in alive if candidates[i].score >= _CONFIDENT]
     return float(np.median(sure if len(sure) >= 3 else [area[i] for i in alive]))
 
 
@@ -301,13 +303,10 @@ def _duplicates(candidates, overlaps: _Overlaps, alive, config) -> list[tuple[in
             small, large = (i, j) if area[i] < area[j] else (j, i)
             containment = inter / max(area[small], 1e-9)
             if containment > config.duplicate_containment:
-                lose, win = small, large
-                if _blob_around_body(area[small], area[large], typical):
-                    lose, win = large, small
-                    margin = candidates[large].score - candidates[small].score
-                else:
-                    margin = candidates[small].score - candidates[large].score
-                if margin >= config.containment_score_margin:
+                lose, win = ((large, small) if _blob_around_body(area[small], area[large], typical)
+                             else (small, large))
+                if (candidates[lose].score - candidates[win].score
+                        >= config.containment_score_margin):
                     lose, win = win, lose
                 pairs.append((containment, lose, win))
     out, dropped = [], set()
