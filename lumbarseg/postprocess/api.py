@@ -20,6 +20,8 @@ from lumbarseg.postprocess.measurements import measure
 from lumbarseg.postprocess.ordering import (
     KINK_ANGLE,
     KINK_DISTANCE,
+    SHARP_KINK_ANGLE,
+    SHARP_KINK_DISTANCE,
     column_axis,
     continues_column,
     not_isolated,
@@ -193,9 +195,11 @@ def _kinked_end(evidence: list[BodyEvidence], result) -> int | None:
     for a, b, end in ((kept[-3], kept[-2], kept[-1]), (kept[2], kept[1], kept[0])):
         before = evidence[b].centroid - evidence[a].centroid
         step = evidence[end].centroid - evidence[b].centroid
-        far = float(np.linalg.norm(step)) > KINK_DISTANCE * result.unit
-        if far and float(unit(before) @ unit(step)) < np.cos(np.deg2rad(KINK_ANGLE)):
-            return end
+        dist = float(np.linalg.norm(step)) / result.unit
+        cos_turn = float(unit(before) @ unit(step))
+        for reach, angle in ((KINK_DISTANCE, KINK_ANGLE), (SHARP_KINK_DISTANCE, SHARP_KINK_ANGLE)):
+            if dist > reach and cos_turn < np.cos(np.deg2rad(angle)):
+                return end
     return None
 
 
