@@ -32,6 +32,7 @@ from lumbarseg.postprocess.ordering import (
 from lumbarseg.postprocess.result import LabelledVertebra, LabellingResult, Rejection
 from lumbarseg.postprocess.sacrum import sacrum_llr
 from lumbarseg.postprocess.sacrum_image import fused_to_bone_above, image_sacrum_llrs
+from lumbarseg.postprocess.sacrum_outline import trim_sacrum
 
 
 def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None,
@@ -75,6 +76,8 @@ def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None
                                            1.5 * height)
             column.near_bottom = _near_border(kept_shapes[-1], caudal_axis, image_shape,
                                               1.5 * height)
+    for v in vertebrae:
+        v.reshaped = v.reshaped or candidates[v.index] is not as_detected[v.index]
     column.cut_from_merged = [v.level for v in vertebrae
                               if candidates[v.index] is not as_detected[v.index]]
     column.anchor = ("S1" if "S1" in column.levels else
@@ -126,9 +129,12 @@ def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[
             default=0.0)
     kept = [ordered[p] for p in result.positions]  # cranial -> caudal
     kept_ev = [evidence[p] for p in result.positions]
+    kept_shapes = [shapes[i] for i in kept]
+    masks = {i: candidates[i].mask for i in kept}
+    _trim_s1(kept, result.levels, kept_ev, kept_shapes, masks)
     vertebrae = []
-    rows = zip(kept, result.levels, result.confidences, kept_ev, strict=True)
-    for idx, lvl, conf, ev in rows:
+    rows = zip(kept, result.levels, result.confidences, kept_ev, kept_shapes, strict=True)
+    for idx, lvl, conf, ev, shape in rows:
         name = EXT_LEVELS[lvl]
         span = [EXT_LEVELS[lvl + k] for k in range(ev.span if name != "S1" else 1)]
         column.levels.append(name)
@@ -140,14 +146,39 @@ def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[
             if ev.class_probs is not None:
                 column.s1_class_prob = float(ev.class_probs[-1] / max(ev.class_probs.sum(), 1e-9))
         cand = candidates[idx]
+        reshaped = shape is not shapes[idx]
+        box = (_mask_box(masks[idx]) if reshaped and masks[idx] is not None
+               else cand.box if cand.box is not None and not reshaped else shape.box)
         vertebrae.append(LabelledVertebra(
             index=idx, level=name, confidence=conf, score=cand.score,
-            box=[float(v) for v in (cand.box if cand.box is not None else shapes[idx].box)],
-            mask=cand.mask, polygon=shapes[idx].outline.round(2).tolist(),
-            spans=span if len(span) > 1 else []))
+            box=[float(v) for v in box], mask=masks[idx],
+            polygon=shape.outline.round(2).tolist(), spans=span if len(span) > 1 else [],
+            reshaped=reshaped))
     caudal = down if not result.reversed else -down
     column.odd_spacing = _odd_spacing(column.levels, kept_ev, result.unit)
-    return vertebrae, [shapes[i] for i in kept], kept_ev, caudal
+    return vertebrae, kept_shapes, kept_ev, caudal
+
+
+def _mask_box(mask: np.ndarray) -> np.ndarray:
+    """XYXY box of a mask's pixels (the outline's box is read on a downsampled crop)."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return np.array([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1], float)
+
+
+def _trim_s1(kept: list[int], levels: list[int], kept_ev: list[BodyEvidence],
+             kept_shapes: list[Shape], masks: dict[int, np.ndarray | None]) -> None:
+    """Cut an S1 outline that runs on into the lower sacrum (``sacrum_outline``), in place."""
+    names = [EXT_LEVELS[lvl] for lvl in levels]
+    if len(kept) < 2 or names[-1] != "S1":
+        return
+    lumbar = [ev.height / ev.span for name, ev in zip(names, kept_ev, strict=True)
+              if name.startswith("L")]
+    if not lumbar:
+        return
+    cranial = kept_shapes[-2].centroid - kept_shapes[-1].centroid
+    cut = trim_sacrum(kept_shapes[-1], masks[kept[-1]], cranial, float(np.median(lumbar)))
+    if cut is not None:
+        kept_shapes[-1], masks[kept[-1]] = cut
 
 
 def _assign(candidates: list[Candidate], shapes: list[Shape], alive: list[int],

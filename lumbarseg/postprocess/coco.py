@@ -154,6 +154,8 @@ def label_coco(predictions: Path, images: Path, image_root: Path | None = None,
             row = dict(rows[v.index])
             row.update(category_id=v.category_id, level=v.level,
                        **coco_result_scores(v.score, v.confidence))
+            if v.reshaped:
+                row.update(_outline_of(v))
             row.pop("class_scores", None)
             out.append(row)
         record = res.to_json()
@@ -161,6 +163,16 @@ def label_coco(predictions: Path, images: Path, image_root: Path | None = None,
         record["pixel_spacing_source"] = pixel_spacing_source_of(info)
         sidecar["images"][str(image_id)] = record
     return out, sidecar
+
+
+def _outline_of(vertebra) -> dict:
+    """The segmentation and box the labeller cut a detection down to (one body's)."""
+    from lumbarseg.evaluation.rle import encode_mask
+
+    x0, y0, x1, y1 = vertebra.box
+    segmentation = (encode_mask(vertebra.mask) if vertebra.mask is not None
+                    else [[round(float(c), 2) for point in vertebra.polygon for c in point]])
+    return {"segmentation": segmentation, "bbox": [x0, y0, x1 - x0, y1 - y0]}
 
 
 def _category(result: dict) -> int:

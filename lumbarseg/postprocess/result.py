@@ -39,6 +39,9 @@ class LabelledVertebra:
     mask: np.ndarray | None = None
     polygon: list[list[float]] | None = None  # outline used, XY pairs
     spans: list[str] = field(default_factory=list)
+    # the outline (and mask) is not the detection's own: cut to one body (a two-level mask,
+    # an S1 that ran into the lower sacrum)
+    reshaped: bool = False
 
     @property
     def category_id(self) -> int | None:
