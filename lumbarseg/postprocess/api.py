@@ -131,7 +131,7 @@ def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[
     kept_ev = [evidence[p] for p in result.positions]
     kept_shapes = [shapes[i] for i in kept]
     masks = {i: candidates[i].mask for i in kept}
-    _trim_s1(kept, result.levels, kept_ev, kept_shapes, masks)
+    _trim_s1(kept, result.levels, kept_ev, kept_shapes, masks, config)
     vertebrae = []
     rows = zip(kept, result.levels, result.confidences, kept_ev, kept_shapes, strict=True)
     for idx, lvl, conf, ev, shape in rows:
@@ -147,8 +147,10 @@ def _label_column(candidates: list[Candidate], shapes: list[Shape], alive: list[
                 column.s1_class_prob = float(ev.class_probs[-1] / max(ev.class_probs.sum(), 1e-9))
         cand = candidates[idx]
         reshaped = shape is not shapes[idx]
-        box = (_mask_box(masks[idx]) if reshaped and masks[idx] is not None
-               else cand.box if cand.box is not None and not reshaped else shape.box)
+        if reshaped:
+            box = _mask_box(masks[idx]) if masks[idx] is not None else shape.box
+        else:
+            box = cand.box if cand.box is not None else shape.box
         vertebrae.append(LabelledVertebra(
             index=idx, level=name, confidence=conf, score=cand.score,
             box=[float(v) for v in box], mask=masks[idx],
@@ -166,7 +168,8 @@ def _mask_box(mask: np.ndarray) -> np.ndarray:
 
 
 def _trim_s1(kept: list[int], levels: list[int], kept_ev: list[BodyEvidence],
-             kept_shapes: list[Shape], masks: dict[int, np.ndarray | None]) -> None:
+             kept_shapes: list[Shape], masks: dict[int, np.ndarray | None],
+             config: LabellerConfig) -> None:
     """Cut an S1 outline that runs on into the lower sacrum (``sacrum_outline``), in place."""
     names = [EXT_LEVELS[lvl] for lvl in levels]
     if len(kept) < 2 or names[-1] != "S1":
@@ -176,7 +179,8 @@ def _trim_s1(kept: list[int], levels: list[int], kept_ev: list[BodyEvidence],
     if not lumbar:
         return
     cranial = kept_shapes[-2].centroid - kept_shapes[-1].centroid
-    cut = trim_sacrum(kept_shapes[-1], masks[kept[-1]], cranial, float(np.median(lumbar)))
+    cut = trim_sacrum(kept_shapes[-1], masks[kept[-1]], cranial, float(np.median(lumbar)),
+                      config.s1_max_height, config.s1_kept_height)
     if cut is not None:
         kept_shapes[-1], masks[kept[-1]] = cut
 

@@ -47,5 +47,12 @@ class LabellerConfig:
     bottom_cut_prior: float = 0.15  # prior that the last body found is above S1 (film low-centred)
     skip_below_s1: float = 3.0  # log-cost per body left unlabelled below the body called S1
     low_confidence: float = 0.7  # level confidence below this raises the low_confidence flag
+    # --- outlines ---
+    # An S1 outline taller (along its own axis) than this many median lumbar bodies has run on
+    # into the lower sacrum: it is cut at ``s1_kept_height`` below its superior endplate
+    # (``sacrum_outline``); 0 keeps S1 as detected (an annotation protocol that outlines the
+    # whole sacrum as S1).
+    s1_max_height: float = 1.5
+    s1_kept_height: float = 1.2
     # --- measurements ---
     meyerding_min_percent: float = 5.0  # slips below this are grade 0 (within annotation noise)

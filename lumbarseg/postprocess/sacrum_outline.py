@@ -19,26 +19,25 @@ from lumbarseg.postprocess.candidates import Candidate
 from lumbarseg.postprocess.endplates import body_frame
 from lumbarseg.postprocess.geometry import Shape, shape_of
 
-# S1 height (along its own axis) over the median lumbar body height above which the outline
-# has run into the lower sacrum, and the height it is cut back to. On three trained models'
-# outputs (nine sets of 540 films) 1.3/1.1 to 1.5/1.2 recognise the same, from 53 to 234
-# outlines cut per model: the taller limit cuts only clear overruns.
-MAX_HEIGHT = 1.5
-KEPT_HEIGHT = 1.2
-
 
 def trim_sacrum(shape: Shape, mask: np.ndarray | None, cranial: np.ndarray,
-                lumbar_height: float) -> tuple[Shape, np.ndarray | None] | None:
-    """(cut outline, cut mask) of an S1 outline taller than ``MAX_HEIGHT`` lumbar bodies, or
-    None when it is not (or nothing would be left). ``cranial`` points from S1 toward L5."""
-    if lumbar_height <= 0:
+                lumbar_height: float, max_height: float, kept_height: float,
+                ) -> tuple[Shape, np.ndarray | None] | None:
+    """(cut outline, cut mask) of an S1 outline taller than ``max_height`` lumbar bodies, cut
+    to ``kept_height`` of them, or None when it is not (or nothing would be left).
+    ``cranial`` points from S1 toward L5.
+
+    On three trained models' outputs (nine sets of 540 films) limits from 1.3 / 1.1 to
+    1.5 / 1.2 recognise the same, from 53 to 234 outlines cut per model: the defaults
+    (``LabellerConfig``) cut only clear overruns."""
+    if lumbar_height <= 0 or max_height <= 0:
         return None
     down = body_frame(shape, -np.asarray(cranial, float))
     along = shape.outline @ down
     top = float(along.min())
-    if float(along.max()) - top <= MAX_HEIGHT * lumbar_height:
+    if float(along.max()) - top <= max_height * lumbar_height:
         return None
-    cut = top + KEPT_HEIGHT * lumbar_height
+    cut = top + kept_height * lumbar_height
     if mask is not None:
         rows, cols = np.nonzero(mask)
         below = (cols + 0.5) * down[0] + (rows + 0.5) * down[1] > cut  # pixel centres

@@ -9,6 +9,7 @@ import shapely
 
 from lumbarseg.data.convert.buu import s1_corners
 from lumbarseg.postprocess import label_vertebrae
+from lumbarseg.postprocess.config import LabellerConfig
 from tests.helpers import buu_cases as bc
 
 # BUU-LSPINE marks only S1's superior endplate; the converter's default sweeps it this many
@@ -76,3 +77,13 @@ def test_an_s1_of_one_body_is_left_as_drawn(buu_files):
             res = label_vertebrae(bc.candidates(case), image_shape=case.size)
             assert not res.vertebrae[-1].reshaped, (path.stem, depth)
             assert np.allclose(res.vertebrae[-1].polygon, case.bodies[-1].corners, atol=0.01)
+
+
+def test_the_cut_can_be_turned_off_for_a_protocol_that_outlines_the_whole_sacrum(buu_files):
+    """``LUMBARSEG.LABELLER.S1_MAX_HEIGHT 0``: S1 stays as the detector drew it."""
+    case, _ = _with_s1_depth(buu_files[0], 1.6)
+    cut = label_vertebrae(bc.candidates(case), image_shape=case.size)
+    kept = label_vertebrae(bc.candidates(case), image_shape=case.size,
+                           config=LabellerConfig(s1_max_height=0.0))
+    assert cut.vertebrae[-1].reshaped and not kept.vertebrae[-1].reshaped
+    assert np.allclose(kept.vertebrae[-1].polygon, case.bodies[-1].corners, atol=0.01)
