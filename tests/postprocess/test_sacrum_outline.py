@@ -8,13 +8,14 @@ import pytest
 import shapely
 
 from lumbarseg.data.convert.buu import s1_corners
+from lumbarseg.data.convert.records import ConvertOptions
 from lumbarseg.postprocess import label_vertebrae
 from lumbarseg.postprocess.config import LabellerConfig
 from tests.helpers import buu_cases as bc
 
 # BUU-LSPINE marks only S1's superior endplate; the converter's default sweeps it this many
 # endplate lengths caudally to make the body.
-CONVENTION_DEPTH = 0.6
+CONVENTION_DEPTH = ConvertOptions().sacral_depth
 
 
 def _with_s1_depth(path, depth: float) -> tuple[bc.Case, np.ndarray]:
