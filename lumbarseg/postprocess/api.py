@@ -77,9 +77,9 @@ def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None
             column.near_bottom = _near_border(kept_shapes[-1], caudal_axis, image_shape,
                                               1.5 * height)
     for v in vertebrae:
-        v.reshaped = v.reshaped or candidates[v.index] is not as_detected[v.index]
-    column.cut_from_merged = [v.level for v in vertebrae
-                              if candidates[v.index] is not as_detected[v.index]]
+        if candidates[v.index] is not as_detected[v.index]:  # a two-level mask cut down
+            v.reshaped = True
+            column.cut_from_merged.append(v.level)
     column.anchor = ("S1" if "S1" in column.levels else
                      "class_scores" if any(c.class_scores is not None or c.class_id is not None
                                            for c in candidates) else "none")

@@ -56,6 +56,7 @@ def trim_sacrum(shape: Shape, mask: np.ndarray | None, cranial: np.ndarray,
     piece = shapely.Polygon(shape.outline).buffer(0).intersection(half)
     if piece.is_empty or piece.area < 1.0:
         return None
-    trimmed = shape_of(Candidate(polygon=np.asarray(
-        max(getattr(piece, "geoms", [piece]), key=lambda g: g.area).exterior.coords)[:-1]))
+    parts = [np.asarray(g.exterior.coords)[:-1] for g in getattr(piece, "geoms", [piece])
+             if g.geom_type == "Polygon"]
+    trimmed = shape_of(Candidate(polygon=parts))  # the largest part, as for any polygon
     return (trimmed, None) if trimmed is not None else None
