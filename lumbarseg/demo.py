@@ -64,9 +64,12 @@ class Step:
 
 
 def _recipe_fingerprint(options: DemoOptions) -> str:
-    """What the trained model depends on; a change means retraining."""
+    """What the trained model depends on; a change means retraining. The config is taken as
+    merged, its ``_BASE_`` files and overrides included: the recipe lives mostly in bases."""
+    from lumbarseg.config import load_config
+
     recipe = {k: v for k, v in asdict(options).items() if k not in ("out", "retrain")}
-    recipe["config_text"] = Path(options.config).read_text()
+    recipe["config"] = load_config(options.config, list(options.opts)).dump()
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -66,7 +66,7 @@ def load_network(cfg: CfgNode, weights: str) -> torch.nn.Module:
         return load_model(cfg, weights)
     from detectron2.modeling import build_model
 
-    import lumbarseg.modeling  # noqa: F401  (registers the ROI heads)
+    import lumbarseg.modeling  # noqa: F401  (registers the ROI heads and backbone)
 
     model = build_model(cfg).eval()
     try:

@@ -18,7 +18,7 @@ from detectron2.data import (
 )
 from detectron2.engine import DefaultTrainer, default_setup, hooks
 
-import lumbarseg.modeling  # noqa: F401  (registers LevelScoresROIHeads)
+import lumbarseg.modeling  # noqa: F401  (registers the ROI heads and backbone)
 from lumbarseg.config import load_config
 from lumbarseg.config.defaults import check_device
 from lumbarseg.config.pretrained import check_pretrained_input

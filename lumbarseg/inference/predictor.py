@@ -17,7 +17,7 @@ import torch
 from detectron2.config import CfgNode
 from detectron2.structures import Instances
 
-import lumbarseg.modeling  # noqa: F401  (registers LevelScoresROIHeads)
+import lumbarseg.modeling  # noqa: F401  (registers the ROI heads and backbone)
 
 
 def load_model(cfg: CfgNode, weights: str) -> torch.nn.Module:

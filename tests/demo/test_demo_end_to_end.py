@@ -8,7 +8,7 @@ import math
 import highdicom as hd
 from pycocotools.coco import COCO
 
-from lumbarseg.demo import DemoOptions, run_demo
+from lumbarseg.demo import DEFAULT_CONFIG, DemoOptions, _recipe_fingerprint, run_demo
 from lumbarseg.evaluation import evaluate_coco_files, write_results
 from lumbarseg.levels import LEVELS
 
@@ -89,3 +89,19 @@ def test_the_same_recipe_trains_the_same_model(tmp_path):
                                   map_location="cpu", weights_only=False)["model"])
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_a_change_in_a_base_config_means_retraining(tmp_path):
+    # The CPU recipe lives in configs/cpu/Base-CPU.yaml, not in the file the demo names: a
+    # changed base must not let an old model be reused as if it were the recipe's.
+    base = tmp_path / "Base.yaml"
+    child = tmp_path / "child.yaml"
+    base.write_text(f'_BASE_: "{DEFAULT_CONFIG}"\nSOLVER:\n  MAX_ITER: 7\n')
+    child.write_text('_BASE_: "Base.yaml"\n')
+    options = DemoOptions(config=str(child))
+    before = _recipe_fingerprint(options)
+    assert _recipe_fingerprint(options) == before
+    base.write_text(f'_BASE_: "{DEFAULT_CONFIG}"\nSOLVER:\n  MAX_ITER: 8\n')
+    assert _recipe_fingerprint(options) != before
+    assert _recipe_fingerprint(DemoOptions(config=str(child), opts=("SOLVER.MAX_ITER", "9"))) \
+        != _recipe_fingerprint(options)

@@ -1,0 +1,69 @@
+"""Training iteration time of the CPU recipe at the backbone's full width and at the shipped one.
+
+The CPU configs build ResNet-18 at half the usual width (``build_basic_resnet_fpn_backbone``,
+32 channels in res2) so that the demo's minutes buy more updates. This measures what one
+iteration costs at 64 (Detectron2's stock R18) and at the config's width: lumbarseg's
+trainer, its data loader included, the same phantoms, alternating rounds in one process.
+
+Usage: python benchmarks/bench_backbone_width.py [--config configs/cpu/mask_rcnn_R_18_FPN.yaml]
+       [--n 48] [--iters 15] [--rounds 2] [--data DIR_OF_CONVERTED_COCO]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+from bench_train import ROOT, phantom_coco, time_trainer
+from detectron2.data import DatasetCatalog
+
+from lumbarseg.config import load_config
+from lumbarseg.data.register import register_lumbarseg_dataset
+from lumbarseg.engine import Trainer
+
+FULL_WIDTH = 64
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", default=str(ROOT / "configs/cpu/mask_rcnn_R_18_FPN.yaml"))
+    parser.add_argument("--n", type=int, default=48, help="phantom images to generate")
+    parser.add_argument("--iters", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--data", help="converted annotations.json (default: new phantoms)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(args.data) if args.data else phantom_coco(Path(tmp), args.n)
+        if "bench_width" not in DatasetCatalog.list():
+            register_lumbarseg_dataset("bench_width", data)
+        shipped = load_config(args.config)
+        widths = (FULL_WIDTH, shipped.MODEL.RESNETS.RES2_OUT_CHANNELS)
+        times: dict[int, list[float]] = {w: [] for w in widths}
+        for _ in range(args.rounds):
+            for width in widths:
+                cfg = shipped.clone()
+                cfg.MODEL.RESNETS.STEM_OUT_CHANNELS = width
+                cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = width
+                cfg.DATASETS.TRAIN = ("bench_width",)
+                cfg.DATASETS.TEST = ()
+                cfg.SOLVER.MAX_ITER = args.iters + 2
+                cfg.SOLVER.CHECKPOINT_PERIOD = 10**9
+                cfg.OUTPUT_DIR = str(Path(tmp) / f"out{width}")
+                times[width].append(time_trainer(Trainer, cfg, args.iters)[0])
+    print(f"config {Path(args.config).name} ({shipped.MODEL.BACKBONE.NAME}), batch "
+          f"{shipped.SOLVER.IMS_PER_BATCH}, {args.iters} iterations x {args.rounds} rounds, "
+          f"torch threads {torch.get_num_threads()}")
+    per_iter = {w: statistics.median(t) for w, t in times.items()}
+    for width, seconds in per_iter.items():
+        print(f"  res2 width {width:<4} {seconds:.3f} s/iter")
+    full, shipped_width = per_iter[widths[0]], per_iter[widths[1]]
+    print(f"iteration cost at width {widths[1]} vs {FULL_WIDTH}: {shipped_width / full:.2f}x; "
+          f"iterations in the same minutes: {full / shipped_width:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
