@@ -11,36 +11,22 @@ Usage: python benchmarks/bench_backbone_width.py [--config configs/cpu/mask_rcnn
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 from pathlib import Path
 
 import torch
-from bench_train import ROOT, phantom_coco, time_trainer
-from detectron2.data import DatasetCatalog
+from bench_train import bench_config, parse_bench_args, time_trainer
 
-from lumbarseg.config import load_config
-from lumbarseg.data.register import register_lumbarseg_dataset
 from lumbarseg.engine import Trainer
 
 FULL_WIDTH = 64
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default=str(ROOT / "configs/cpu/mask_rcnn_R_18_FPN.yaml"))
-    parser.add_argument("--n", type=int, default=48, help="phantom images to generate")
-    parser.add_argument("--iters", type=int, default=15)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--data", help="converted annotations.json (default: new phantoms)")
-    args = parser.parse_args()
-
+    args = parse_bench_args(__doc__.split("\n")[0])
     with tempfile.TemporaryDirectory() as tmp:
-        data = Path(args.data) if args.data else phantom_coco(Path(tmp), args.n)
-        if "bench_width" not in DatasetCatalog.list():
-            register_lumbarseg_dataset("bench_width", data)
-        shipped = load_config(args.config)
+        shipped = bench_config(args, "bench_width", Path(tmp))
         widths = (FULL_WIDTH, shipped.MODEL.RESNETS.RES2_OUT_CHANNELS)
         times: dict[int, list[float]] = {w: [] for w in widths}
         for _ in range(args.rounds):
@@ -48,10 +34,6 @@ def main() -> None:
                 cfg = shipped.clone()
                 cfg.MODEL.RESNETS.STEM_OUT_CHANNELS = width
                 cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = width
-                cfg.DATASETS.TRAIN = ("bench_width",)
-                cfg.DATASETS.TEST = ()
-                cfg.SOLVER.MAX_ITER = args.iters + 2
-                cfg.SOLVER.CHECKPOINT_PERIOD = 10**9
                 cfg.OUTPUT_DIR = str(Path(tmp) / f"out{width}")
                 times[width].append(time_trainer(Trainer, cfg, args.iters)[0])
     print(f"config {Path(args.config).name} ({shipped.MODEL.BACKBONE.NAME}), batch "

@@ -45,25 +45,36 @@ def time_trainer(trainer_cls, cfg, iters: int) -> tuple[float, float]:
     return statistics.median(times), statistics.median(data)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def parse_bench_args(description: str) -> argparse.Namespace:
+    """The options the trainer benchmarks share."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--config", default=str(ROOT / "configs/cpu/mask_rcnn_R_18_FPN.yaml"))
     parser.add_argument("--n", type=int, default=48, help="phantom images to generate")
     parser.add_argument("--iters", type=int, default=15)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--data", help="converted annotations.json (default: new phantoms)")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def bench_config(args: argparse.Namespace, dataset: str, workdir: Path):
+    """The config under test, training ``args.iters`` (+2 warm-up) iterations on new phantoms
+    or ``--data``, without checkpoints or evaluation."""
+    data = Path(args.data) if args.data else phantom_coco(workdir, args.n)
+    if dataset not in DatasetCatalog.list():
+        register_lumbarseg_dataset(dataset, data)
+    cfg = load_config(args.config)
+    cfg.DATASETS.TRAIN = (dataset,)
+    cfg.DATASETS.TEST = ()
+    cfg.SOLVER.MAX_ITER = args.iters + 2
+    cfg.SOLVER.CHECKPOINT_PERIOD = 10**9
+    cfg.OUTPUT_DIR = str(workdir / "out")
+    return cfg
+
+
+def main() -> None:
+    args = parse_bench_args(__doc__.split("\n")[0])
     with tempfile.TemporaryDirectory() as tmp:
-        data = Path(args.data) if args.data else phantom_coco(Path(tmp), args.n)
-        if "bench_train" not in DatasetCatalog.list():
-            register_lumbarseg_dataset("bench_train", data)
-        cfg = load_config(args.config)
-        cfg.DATASETS.TRAIN = ("bench_train",)
-        cfg.DATASETS.TEST = ()
-        cfg.SOLVER.MAX_ITER = args.iters + 2
-        cfg.SOLVER.CHECKPOINT_PERIOD = 10**9
-        cfg.OUTPUT_DIR = str(Path(tmp) / "out")
+        cfg = bench_config(args, "bench_train", Path(tmp))
         results: dict[str, list[tuple[float, float]]] = {"DefaultTrainer": [], "lumbarseg": []}
         for _ in range(args.rounds):
             for name, cls in (("DefaultTrainer", DefaultTrainer), ("lumbarseg", Trainer)):
