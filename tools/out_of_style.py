@@ -5,6 +5,7 @@ the model on held-out phantoms of the families it saw (in-style) and of the one 
 
     python tools/out_of_style.py --out output/out_of_style            # hold out "flat"
     python tools/out_of_style.py --out output/oos --hold-out film --max-iter 400
+    python tools/out_of_style.py --out output/oos_no_context MODEL.ROI_BOX_HEAD.CONTEXT_SCALE 1.0
 
 The out-of-style set is rendered at 512 px with the default MONOCHROME1/2 mix, like a set
 from another simulator would be. Prints one Markdown table and writes ``results.json``.
@@ -82,13 +83,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n", type=int, default=DemoOptions().n_images,
                         help="training phantoms (default: the demo's)")
+    parser.add_argument("opts", nargs=argparse.REMAINDER,
+                        help="config overrides KEY VALUE ... (as `lumbarseg demo` takes them)")
     args = parser.parse_args()
 
     out = Path(args.out)
     defaults = DemoOptions()
     styles = tuple(s for s in STYLE_FAMILIES if s != args.hold_out)
     options = DemoOptions(out=str(out / "train"), styles=styles, max_iter=args.max_iter,
-                          seed=args.seed, n_images=args.n)
+                          seed=args.seed, n_images=args.n, opts=tuple(args.opts))
     start = time.perf_counter()
     data = prepare_data(options, Path(options.out))
     config, weights, reused = train_or_reuse(options, data["coco"], Path(options.out))
@@ -110,7 +113,8 @@ def main() -> None:
     write_json_atomic(out / "results.json", {"hold_out": args.hold_out, "styles": styles,
                                              "recipe": {"n_images": args.n,
                                                         "size": defaults.size,
-                                                        "max_iter": args.max_iter},
+                                                        "max_iter": args.max_iter,
+                                                        "opts": args.opts},
                                              "results": rows, "markdown": text})
 
 

@@ -20,6 +20,10 @@ def add_lumbarseg_config(cfg: CN) -> None:
     if not hasattr(cfg.MODEL, "POINT_HEAD"):
         add_pointrend_config(cfg)
 
+    # LevelScoresROIHeads: the box head also pools each proposal enlarged by this factor
+    # (1 = off), to see the disc space or fused bone around a body.
+    cfg.MODEL.ROI_BOX_HEAD.CONTEXT_SCALE = 1.0
+
     cfg.LUMBARSEG = CN()
     # Datasets converted by `lumbarseg convert` (or phantoms) registered by directory:
     # each entry is "NAME=PATH/TO/annotations.json" and is registered before training.

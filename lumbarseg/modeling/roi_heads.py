@@ -9,6 +9,12 @@ each proposal gives at most one detection, scored by P(vertebra) = 1 - P(backgro
 the box of its likeliest level and class-agnostic NMS (one body, one detection).
 ``"level"`` keeps Detectron2's per-class behaviour.
 
+With ``MODEL.ROI_BOX_HEAD.CONTEXT_SCALE`` > 1 the box head sees each proposal twice: pooled
+as it is and pooled from the same box enlarged by that factor about its centre, the two
+concatenated along channels. Inside its own box the top of S1 looks like the segment below it
+(S2) and a body like its neighbour; what tells them apart is around it (a disc space above S1,
+fused bone above S2). The mask head pools the tight box as before.
+
 Either way inference adds ``Instances.class_scores`` (N, K): the foreground class
 probabilities renormalised to sum to 1. Training is unchanged, so weights are interchangeable
 with ``StandardROIHeads``.
@@ -19,9 +25,13 @@ from __future__ import annotations
 import detectron2.projects.point_rend  # noqa: F401  (registers PointRendMaskHead)
 import torch
 from detectron2.config import configurable
-from detectron2.layers import nms
+from detectron2.layers import ShapeSpec, nms
 from detectron2.modeling import ROI_HEADS_REGISTRY, StandardROIHeads
+from detectron2.modeling.poolers import ROIPooler
+from detectron2.modeling.roi_heads.box_head import build_box_head
+from detectron2.modeling.roi_heads.fast_rcnn import FastRCNNOutputLayers
 from detectron2.structures import Boxes, Instances
+from torch import nn
 
 SCORE_BY = ("vertebra", "level")
 
@@ -51,6 +61,28 @@ def vertebra_detections(boxes: torch.Tensor, probs: torch.Tensor, image_size: tu
     return result
 
 
+def enlarge_boxes(boxes: Boxes, scale: float) -> Boxes:
+    """The same boxes scaled by ``scale`` about their centres (not clipped: ROIAlign reads
+    zeros outside the image, which is what lies there)."""
+    centre = boxes.get_centers()
+    half = (boxes.tensor[:, 2:] - boxes.tensor[:, :2]) * (scale / 2)
+    return Boxes(torch.cat([centre - half, centre + half], dim=1))
+
+
+class ContextROIPooler(nn.Module):
+    """A ``ROIPooler`` that returns each box's features and its enlarged box's, concatenated
+    along channels (2C, R, R): a drop-in for the box head's pooler."""
+
+    def __init__(self, pooler: ROIPooler, scale: float):
+        super().__init__()
+        self.pooler = pooler
+        self.scale = scale
+
+    def forward(self, features: list[torch.Tensor], box_lists: list[Boxes]) -> torch.Tensor:
+        context = [enlarge_boxes(b, self.scale) for b in box_lists]
+        return torch.cat([self.pooler(features, box_lists), self.pooler(features, context)], 1)
+
+
 @ROI_HEADS_REGISTRY.register()
 class LevelScoresROIHeads(StandardROIHeads):
     @configurable
@@ -64,6 +96,23 @@ class LevelScoresROIHeads(StandardROIHeads):
     def from_config(cls, cfg, input_shape):
         ret = super().from_config(cfg, input_shape)
         ret["score_by"] = cfg.LUMBARSEG.SCORE_BY if "LUMBARSEG" in cfg else "level"
+        return ret
+
+    @classmethod
+    def _init_box_head(cls, cfg, input_shape):
+        ret = super()._init_box_head(cfg, input_shape)
+        scale = cfg.MODEL.ROI_BOX_HEAD.get("CONTEXT_SCALE", 1.0)
+        if scale < 1.0:
+            raise ValueError(f"MODEL.ROI_BOX_HEAD.CONTEXT_SCALE {scale}: must be >= 1 (1 = off)")
+        if scale > 1.0:
+            # The head and predictor are rebuilt for twice the pooled channels.
+            channels = input_shape[ret["box_in_features"][0]].channels
+            resolution = cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION
+            ret["box_pooler"] = ContextROIPooler(ret["box_pooler"], scale)
+            ret["box_head"] = build_box_head(
+                cfg, ShapeSpec(channels=2 * channels, height=resolution, width=resolution)
+            )
+            ret["box_predictor"] = FastRCNNOutputLayers(cfg, ret["box_head"].output_shape)
         return ret
 
     def _forward_box(self, features: dict[str, torch.Tensor], proposals: list[Instances]):

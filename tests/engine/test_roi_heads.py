@@ -1,8 +1,17 @@
 """LevelScoresROIHeads' vertebra scoring: one detection per body, scored by P(vertebra)."""
 
-import torch
+from pathlib import Path
 
-from lumbarseg.modeling.roi_heads import vertebra_detections
+import pytest
+import torch
+from detectron2.modeling import build_model
+from detectron2.modeling.poolers import ROIPooler
+from detectron2.structures import Boxes
+
+from lumbarseg.config import load_config
+from lumbarseg.modeling.roi_heads import ContextROIPooler, enlarge_boxes, vertebra_detections
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 K = 6
 
@@ -54,3 +63,37 @@ def test_background_and_topk_filter():
                                  _probs({0: 0.2}, {1: 0.9}, {2: 0.8}),
                                  (100, 100), score_thresh=0.5, nms_thresh=0.5, topk=1)
     assert result.pred_classes.tolist() == [1]
+
+
+def test_enlarged_boxes_keep_their_centres():
+    boxes = Boxes(torch.tensor([[10.0, 20.0, 30.0, 60.0], [0.0, 0.0, 4.0, 2.0]]))
+    enlarged = enlarge_boxes(boxes, 2.0)
+    assert torch.allclose(enlarged.get_centers(), boxes.get_centers())
+    assert torch.allclose(enlarged.area(), boxes.area() * 4)
+    assert enlarged.tensor[0].tolist() == [0.0, 0.0, 40.0, 80.0]
+
+
+def test_context_pooler_sees_what_lies_around_the_box():
+    # One bright spot above the box: outside its own outline, inside the enlarged one.
+    pooler = ROIPooler(output_size=7, scales=(1.0,), sampling_ratio=0, pooler_type="ROIAlignV2")
+    features = torch.zeros(1, 3, 64, 64)
+    features[0, :, 18:22, 30:34] = 1.0
+    box = [Boxes(torch.tensor([[24.0, 24.0, 40.0, 40.0]]))]
+    pooled = ContextROIPooler(pooler, 2.0)([features], box)
+    assert pooled.shape == (1, 6, 7, 7)
+    assert torch.equal(pooled[:, :3], pooler([features], box))
+    assert float(pooled[:, :3].abs().sum()) == 0.0
+    assert float(pooled[:, 3:].sum()) > 0.0
+
+
+def test_context_scale_builds_a_box_head_for_twice_the_channels():
+    cfg = load_config(CONFIGS / "cpu/mask_rcnn_R_18_FPN.yaml",
+                      ["MODEL.ROI_BOX_HEAD.CONTEXT_SCALE", "2.0"])
+    heads = build_model(cfg).roi_heads
+    assert isinstance(heads.box_pooler, ContextROIPooler)
+    channels, size = cfg.MODEL.FPN.OUT_CHANNELS, cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION
+    assert heads.box_head.fc1.in_features == 2 * channels * size * size
+    assert not isinstance(heads.mask_pooler, ContextROIPooler)
+    cfg.MODEL.ROI_BOX_HEAD.CONTEXT_SCALE = 0.5
+    with pytest.raises(ValueError, match="CONTEXT_SCALE"):
+        build_model(cfg)
