@@ -35,7 +35,7 @@ demo: install
 
 # Each benchmark prints its own side-by-side ratios (benchmarks/gpu_scale.py needs a GPU: run it by hand).
 BENCHMARKS ?= bench_postprocess bench_labeller_accuracy bench_evaluation bench_phantom \
-	bench_data bench_train bench_backbone_width bench_cpu_parallel bench_infer
+	bench_data bench_train bench_backbone_width bench_box_context bench_cpu_parallel bench_infer
 bench: install
 	@for b in $(BENCHMARKS); do echo "== benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; done
 

@@ -11,14 +11,11 @@ Usage: python benchmarks/bench_backbone_width.py [--config configs/cpu/mask_rcnn
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 from pathlib import Path
 
 import torch
-from bench_train import bench_config, parse_bench_args, time_trainer
-
-from lumbarseg.engine import Trainer
+from bench_train import bench_config, parse_bench_args, time_variants
 
 FULL_WIDTH = 64
 
@@ -28,18 +25,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         shipped = bench_config(args, "bench_width", Path(tmp))
         widths = (FULL_WIDTH, shipped.MODEL.RESNETS.RES2_OUT_CHANNELS)
-        times: dict[int, list[float]] = {w: [] for w in widths}
-        for _ in range(args.rounds):
-            for width in widths:
-                cfg = shipped.clone()
-                cfg.MODEL.RESNETS.STEM_OUT_CHANNELS = width
-                cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = width
-                cfg.OUTPUT_DIR = str(Path(tmp) / f"out{width}")
-                times[width].append(time_trainer(Trainer, cfg, args.iters)[0])
+        per_iter = time_variants(shipped, {
+            width: {"MODEL.RESNETS.STEM_OUT_CHANNELS": width,
+                    "MODEL.RESNETS.RES2_OUT_CHANNELS": width} for width in widths
+        }, Path(tmp), args.iters, args.rounds)
     print(f"config {Path(args.config).name} ({shipped.MODEL.BACKBONE.NAME}), batch "
           f"{shipped.SOLVER.IMS_PER_BATCH}, {args.iters} iterations x {args.rounds} rounds, "
           f"torch threads {torch.get_num_threads()}")
-    per_iter = {w: statistics.median(t) for w, t in times.items()}
     for width, seconds in per_iter.items():
         print(f"  res2 width {width:<4} {seconds:.3f} s/iter")
     full, shipped_width = per_iter[widths[0]], per_iter[widths[1]]

@@ -71,6 +71,20 @@ def bench_config(args: argparse.Namespace, dataset: str, workdir: Path):
     return cfg
 
 
+def time_variants(shipped, variants: dict[str, dict[str, object]], workdir: Path,
+                  iters: int, rounds: int) -> dict[str, float]:
+    """Median s/iter of lumbarseg's Trainer for each variant of ``shipped`` (config keys ->
+    values), the variants alternating round by round so machine load hits all alike."""
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, overrides in variants.items():
+            cfg = shipped.clone()
+            cfg.merge_from_list([x for kv in overrides.items() for x in kv])
+            cfg.OUTPUT_DIR = str(workdir / f"out_{name}")
+            times[name].append(time_trainer(Trainer, cfg, iters)[0])
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def main() -> None:
     args = parse_bench_args(__doc__.split("\n")[0])
     with tempfile.TemporaryDirectory() as tmp:
