@@ -22,6 +22,8 @@ with ``StandardROIHeads``.
 
 from __future__ import annotations
 
+import copy
+
 import detectron2.projects.point_rend  # noqa: F401  (registers PointRendMaskHead)
 import torch
 from detectron2.config import configurable
@@ -71,16 +73,26 @@ def enlarge_boxes(boxes: Boxes, scale: float) -> Boxes:
 
 class ContextROIPooler(nn.Module):
     """A ``ROIPooler`` that returns each box's features and its enlarged box's, concatenated
-    along channels (2C, R, R): a drop-in for the box head's pooler."""
+    along channels (2C, R, R): a drop-in for the box head's pooler.
+
+    The enlarged boxes are read with two by two samples per bin: adaptive sampling gives a
+    box twice the size four times the samples of its tight box, and ROIAlign's backward pass
+    is most of what the context costs an iteration on the CPU (one sample per bin saves more
+    but lost the gain: README, results section)."""
 
     def __init__(self, pooler: ROIPooler, scale: float):
         super().__init__()
         self.pooler = pooler
+        self.context_pooler = copy.deepcopy(pooler)  # the same ROIAlign type and levels
+        for aligner in self.context_pooler.level_poolers:
+            aligner.sampling_ratio = 2
         self.scale = scale
 
     def forward(self, features: list[torch.Tensor], box_lists: list[Boxes]) -> torch.Tensor:
         context = [enlarge_boxes(b, self.scale) for b in box_lists]
-        return torch.cat([self.pooler(features, box_lists), self.pooler(features, context)], 1)
+        return torch.cat(
+            [self.pooler(features, box_lists), self.context_pooler(features, context)], 1
+        )
 
 
 @ROI_HEADS_REGISTRY.register()

@@ -84,6 +84,9 @@ def test_context_pooler_sees_what_lies_around_the_box():
     assert torch.equal(pooled[:, :3], pooler([features], box))
     assert float(pooled[:, :3].abs().sum()) == 0.0
     assert float(pooled[:, 3:].sum()) > 0.0
+    # The enlarged box is read with 2 x 2 samples per bin, whatever the tight pooler's sampling.
+    fixed = ROIPooler(output_size=7, scales=(1.0,), sampling_ratio=2, pooler_type="ROIAlignV2")
+    assert torch.equal(pooled[:, 3:], fixed([features], [enlarge_boxes(box[0], 2.0)]))
 
 
 def test_context_scale_builds_a_box_head_for_twice_the_channels():
