@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
+from collections.abc import Hashable
 from pathlib import Path
 
 import torch
@@ -71,11 +72,11 @@ def bench_config(args: argparse.Namespace, dataset: str, workdir: Path):
     return cfg
 
 
-def time_variants(shipped, variants: dict[str, dict[str, object]], workdir: Path,
-                  iters: int, rounds: int) -> dict[str, float]:
+def time_variants(shipped, variants: dict[Hashable, dict[str, object]], workdir: Path,
+                  iters: int, rounds: int) -> dict[Hashable, float]:
     """Median s/iter of lumbarseg's Trainer for each variant of ``shipped`` (config keys ->
     values), the variants alternating round by round so machine load hits all alike."""
-    times: dict[str, list[float]] = {name: [] for name in variants}
+    times: dict[Hashable, list[float]] = {name: [] for name in variants}
     for _ in range(rounds):
         for name, overrides in variants.items():
             cfg = shipped.clone()

@@ -16,8 +16,9 @@ concatenated along channels. Inside its own box the top of S1 looks like the seg
 fused bone above S2). The mask head pools the tight box as before.
 
 Either way inference adds ``Instances.class_scores`` (N, K): the foreground class
-probabilities renormalised to sum to 1. Training is unchanged, so weights are interchangeable
-with ``StandardROIHeads``.
+probabilities renormalised to sum to 1. Without context pooling (``CONTEXT_SCALE`` 1) training
+is unchanged, so weights are interchangeable with ``StandardROIHeads``; with it the box head
+is built for twice the pooled channels and needs weights trained that way.
 """
 
 from __future__ import annotations
