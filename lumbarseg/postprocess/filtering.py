@@ -280,11 +280,20 @@ def _blob_around_body(small: float, large: float, typical: float) -> bool:
             and large > _BLOB_OVER_BODY * small)
 
 
+def _two_outlines_of_one_body(small: float, large: float, typical: float) -> bool:
+    """A body-sized outline inside one at most ``_BLOB_OVER_BODY`` times its size: the two
+    overlap by nearly the IoU that makes a duplicate, so the score decides, as it does there
+    (the larger is not the body that a fragment is part of: a ghost box drawn over the pelvis
+    beside S1 would otherwise remove S1)."""
+    return small >= _BODY_SIZED[0] * typical and large <= _BLOB_OVER_BODY * small
+
+
 def _duplicates(candidates, overlaps: _Overlaps, alive, config) -> list[tuple[int, int]]:
     """(dropped, kept) pairs: two detections of the same body (IoU: the lower score goes) or a
     part detected inside a body (containment: the smaller goes, unless it scores clearly
     higher: then the larger is a faint blob drawn around a confident body, often the sacrum
-    or two bodies, and it goes)."""
+    or two bodies, and it goes). A body-sized outline inside one of nearly its size is a
+    second outline of the same body, and the score decides as for IoU."""
     if len(alive) < 2:
         return []
     area = overlaps.areas
@@ -303,8 +312,12 @@ def _duplicates(candidates, overlaps: _Overlaps, alive, config) -> list[tuple[in
             small, large = (i, j) if area[i] < area[j] else (j, i)
             containment = inter / max(area[small], 1e-9)
             if containment > config.duplicate_containment:
-                lose, win = ((large, small) if _blob_around_body(area[small], area[large], typical)
-                             else (small, large))
+                if _blob_around_body(area[small], area[large], typical):
+                    lose, win = large, small
+                elif _two_outlines_of_one_body(area[small], area[large], typical):
+                    lose, win = (i, j) if candidates[i].score < candidates[j].score else (j, i)
+                else:
+                    lose, win = small, large
                 if (candidates[lose].score - candidates[win].score
                         >= config.containment_score_margin):
                     lose, win = win, lose
