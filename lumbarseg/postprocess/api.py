@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from lumbarseg.postprocess.assignment import EXT_LEVELS, BodyEvidence, assign_levels
+from lumbarseg.postprocess.assignment import (
+    EXT_LEVELS,
+    NEXT_BODY_REACH,
+    BodyEvidence,
+    assign_levels,
+)
 from lumbarseg.postprocess.candidates import Candidate
 from lumbarseg.postprocess.config import LabellerConfig
 from lumbarseg.postprocess.endplates import Endplate, endplates
@@ -20,6 +25,7 @@ from lumbarseg.postprocess.measurements import measure
 from lumbarseg.postprocess.ordering import (
     KINK_ANGLE,
     KINK_DISTANCE,
+    SACRAL_TURN,
     SHARP_KINK_ANGLE,
     SHARP_KINK_DISTANCE,
     column_axis,
@@ -223,19 +229,40 @@ def _assign(candidates: list[Candidate], shapes: list[Shape], alive: list[int],
 
 
 def _kinked_end(evidence: list[BodyEvidence], result) -> int | None:
-    """Position (into the ordered bodies) of a kept end body the column cannot reach."""
+    """Position (into the ordered bodies) of a kept body the column cannot reach: the end
+    body, or the one before it when that one is the detour (``_detour_before_end``)."""
     kept = result.positions
     if len(kept) < 4 or result.unit <= 0:
         return None
-    for a, b, end in ((kept[-3], kept[-2], kept[-1]), (kept[2], kept[1], kept[0])):
+    for prev, a, b, end in ((kept[-4], kept[-3], kept[-2], kept[-1]),
+                            (kept[3], kept[2], kept[1], kept[0])):
         before = evidence[b].centroid - evidence[a].centroid
         step = evidence[end].centroid - evidence[b].centroid
         dist = float(np.linalg.norm(step)) / result.unit
         cos_turn = float(unit(before) @ unit(step))
         for reach, angle in ((KINK_DISTANCE, KINK_ANGLE), (SHARP_KINK_DISTANCE, SHARP_KINK_ANGLE)):
             if dist > reach and cos_turn < np.cos(np.deg2rad(angle)):
-                return end
+                detour = _detour_before_end(evidence, prev, a, b, end, result.unit)
+                return b if detour else end
     return None
+
+
+def _detour_before_end(evidence: list[BodyEvidence], prev: int, a: int, b: int, end: int,
+                       spacing: float) -> bool:
+    """Whether ``b``, between ``a`` and the end body, is what bends the path: a detection
+    beside the column (a ghost over the pelvis, a process beside L5) that the end body only
+    seems to turn away from. So when the end follows on from ``a`` directly, within a
+    body's reach and turning no more than the sacrum does, more smoothly than ``b`` does, and
+    is the likelier body of the two."""
+    if evidence[b].vertebra_prob >= evidence[end].vertebra_prob:
+        return False
+    back = evidence[a].centroid - evidence[prev].centroid
+    direct = evidence[end].centroid - evidence[a].centroid
+    if float(np.linalg.norm(direct)) / spacing > NEXT_BODY_REACH:
+        return False
+    cos_direct = float(unit(back) @ unit(direct))
+    cos_via_b = float(unit(back) @ unit(evidence[b].centroid - evidence[a].centroid))
+    return cos_direct >= np.cos(np.deg2rad(SACRAL_TURN)) and cos_direct > cos_via_b
 
 
 def _sacral_segment(candidates: list[Candidate], shapes: list[Shape], ordered: list[int],
