@@ -482,7 +482,8 @@ def test_a_detection_beside_the_column_above_s1_does_not_turn_s1_away(buu_files)
     L5 directly and smoothly, and is the likelier body, the ghost is the one dropped. With the
     ghost 0.4 of the way to S1 and 0.7 body widths in front, 2 of the 60 columns were read
     wrong before, none now. Half-way to S1 or beyond, the assignment keeps such a ghost as a
-    body in 4-21 of the 60 columns, with this rule or without: a failure it does not address."""
+    sixth lumbar body (L6, flagged low confidence; the true levels stay right) in 4-21 of the
+    60 columns, with this rule or without: a failure it does not address."""
     wrong = []
     for path in buu_files:
         case = _scored_case(path)
