@@ -305,8 +305,9 @@ def _duplicates(candidates, overlaps: _Overlaps, alive, config) -> list[tuple[in
             if inter <= 0:
                 continue
             union = area[i] + area[j] - inter
+            by_score = (i, j) if candidates[i].score < candidates[j].score else (j, i)
             if union > 0 and inter / union > config.duplicate_iou:
-                lose, win = (i, j) if candidates[i].score < candidates[j].score else (j, i)
+                lose, win = by_score
                 pairs.append((inter / union + 1.0, lose, win))
                 continue
             small, large = (i, j) if area[i] < area[j] else (j, i)
@@ -315,7 +316,7 @@ def _duplicates(candidates, overlaps: _Overlaps, alive, config) -> list[tuple[in
                 if _blob_around_body(area[small], area[large], typical):
                     lose, win = large, small
                 elif _two_outlines_of_one_body(area[small], area[large], typical):
-                    lose, win = (i, j) if candidates[i].score < candidates[j].score else (j, i)
+                    lose, win = by_score
                 else:
                     lose, win = small, large
                 if (candidates[lose].score - candidates[win].score
