@@ -4,8 +4,9 @@ Run: ``.venv/bin/python benchmarks/bench_labeller_accuracy.py [--split all|dev|s
 [--masks]``. Each of the 25 scenarios (``tests/helpers/buu_cases.SCENARIOS``) is run on
 every case once with level class scores (noisy but mostly right) and once class-agnostic (a
 single "vertebra" category: anatomy only). Columns: level accuracy over true bodies, images
-with every level right and no junk labelled, silent errors (wrong images without
-``low_confidence``, over all images), images flagged, and the median labelling time. Prints
+with every level right and no junk labelled, silent errors (wrong images with
+neither ``low_confidence`` nor ``transitional_suspected``, over all images), images flagged
+``low_confidence``, and the median labelling time. Prints
 Markdown; no assertions (``tests/postprocess/test_labeller_buu.py`` asserts on a subset).
 """
 

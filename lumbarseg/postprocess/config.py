@@ -40,7 +40,12 @@ class LabellerConfig:
     local_spacing: float = 1.0  # power of the pair's relative height in its expected spacing
     s1_step_ratio: float = 0.88  # S1's centre sits closer to L5 than lumbar centres to each other
     gap_penalty: float = 2.5  # log-cost per level missing between two kept bodies
-    transitional_prior: float = 0.08  # prior of a sixth lumbar body (L6, lumbarised S1)
+    # prior of a sixth lumbar body (L6, lumbarised S1). Low: levels are counted from the sacrum
+    # (the convention on a lumbar film), so six lumbar-type bodies read T12..L5 unless the
+    # evidence for an L6 is strong; a detector that counts from the top of the film (T12 as
+    # "L1") would otherwise push a T12 or T11 into an L6 and shift every level. Raise it
+    # where films are read counting from the top (ribs or C2 in view).
+    transitional_prior: float = 0.02
     t12_prior: float = 0.3  # prior that the top body is T12 (T11 a quarter of it)
     thoracic_above_prior: float = 0.3  # per vertebra seen above T11 (thoracolumbar film)
     top_cut_prior: float = 0.2  # prior that the first body found is below L1 (L1 missed)

@@ -506,8 +506,11 @@ def scenario_case(path: Path, scenario: str, with_scores: bool) -> Case:
 
 
 def judge(case: Case, result) -> dict:
-    """One image's outcome: levels right/total, image right, flagged, silent error."""
+    """One image's outcome: levels right/total, image right, flagged (low confidence), silent
+    error: wrong with neither ``low_confidence`` nor ``transitional_suspected``, the two flags
+    that tell a reader the count may be off."""
     right, total, ok = accuracy(case, result)
     flagged = bool(result.flags["low_confidence"])
+    warned = flagged or bool(result.flags["transitional_suspected"])
     return {"right": right, "total": total, "ok": ok, "flagged": flagged,
-            "silent": not ok and not flagged}
+            "silent": not ok and not warned}

@@ -231,6 +231,30 @@ def test_class_scores_shifted_by_a_t12_in_view_do_not_shift_the_column(buu_files
     assert right >= 0.75 * len(buu_files)
 
 
+def test_class_scores_counting_from_a_t11_in_view_make_no_l6(buu_files):
+    """With T11 and T12 in view, a model that counts from the top of the film calls both
+    "L1", L1 "L2" ... and L4 and L5 both "L5" (as the demo model did on phantoms, top
+    probability 0.4-0.9). Read as T12..L6 that shifted every level by one; levels are counted
+    from the sacrum, and a sixth lumbar body is rare (``transitional_prior``), so the column
+    reads T11, T12, L1..L5, S1. With the earlier prior (0.08) all 60 columns came out L6."""
+    says = {"T11": "L1", "T12": "L1", "L1": "L2", "L2": "L3", "L3": "L4", "L4": "L5", "L5": "L5"}
+    wrong = []
+    for path in buu_files:
+        case = bc.add_thoracic(bc.load_case(path), 2)
+        rng = np.random.default_rng(1)
+        for body in case.bodies:
+            if body.level == "S1":
+                body.class_scores = np.array([0, 0, 0, 0, 0.05, 0.95])
+            else:
+                body.class_scores = rng.dirichlet(np.ones(6)) * 0.6
+                body.class_scores[LEVELS.index(says[body.level])] += 0.4
+        res = label_vertebrae(bc.candidates(case), image_shape=case.size)
+        levels = [v.level for v in res.vertebrae]
+        if levels != [b.level for b in case.bodies]:
+            wrong.append((path.stem, levels))
+    assert not wrong, wrong
+
+
 def test_two_halves_of_s1_found_besides_the_whole_make_no_merge(buu_files):
     """A detector finds the sacral body and, besides it, its upper and lower halves: a mask
     holding two pieces of one bone is that bone, not a merge of two bodies."""
