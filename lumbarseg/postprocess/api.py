@@ -82,6 +82,8 @@ def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None
                                            1.5 * height)
             column.near_bottom = _near_border(kept_shapes[-1], caudal_axis, image_shape,
                                               1.5 * height)
+            column.s1_meets_edge = column.levels[-1] == "S1" and _near_border(
+                kept_shapes[-1], caudal_axis, image_shape, S1_EDGE_MARGIN * height)
     for v in vertebrae:
         if candidates[v.index] is not as_detected[v.index]:  # a two-level mask cut down
             v.reshaped = True
@@ -425,6 +427,11 @@ def _transitional(levels: list[str], shapes: list[Shape], ev: list[BodyEvidence]
         if gap < 0.55 * typical:
             return True
     return False
+
+
+# Within this many median body heights of the film's edge, a body meets it (the cut side of a
+# detector's mask lies on the edge row, give or take a pixel of rounding).
+S1_EDGE_MARGIN = 0.05
 
 
 def _near_border(shape: Shape, direction: np.ndarray, image_shape, margin: float) -> bool:

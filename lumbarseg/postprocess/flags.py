@@ -37,6 +37,8 @@ class ColumnSummary:
     cut_from_merged: list[str] = field(default_factory=list)
     # Best detector score among bodies left out of the column below its lowest labelled body.
     skipped_below_score: float = 0.0
+    # the body labelled S1 meets the film's edge on its caudal side: only part of it is seen
+    s1_meets_edge: bool = False
 
 
 def build_flags(column: ColumnSummary, low_confidence: float) -> dict:
@@ -111,6 +113,12 @@ def low_confidence_reasons(column: ColumnSummary, low_levels: list[str], found: 
         reasons.append("S1 not found and no film edge below the column")
     elif "S1" not in found:
         reasons.append("S1 cut by the film edge: levels counted from the top")
+    if "S1" in found and column.s1_meets_edge:
+        # A film cut through L5, the sacrum off it, leaves a part of L5 at the edge that a
+        # detector scores like S1 and a count cannot tell from a part of S1 (the demo model
+        # read about one in five such films a level off).
+        reasons.append("S1 meets the film's edge, only partly seen: it could be L5 with the "
+                       "sacrum off the film")
     if column.skipped_below_score >= SKIPPED_BELOW_SURE:
         reasons.append(f"a detection below the lowest labelled body (score "
                        f"{column.skipped_below_score:.2f}) was left out: the column could be "
