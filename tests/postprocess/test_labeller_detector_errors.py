@@ -207,6 +207,14 @@ def test_a_round_object_beside_the_sacrum_one_body_away_is_no_s1(buu_files):
     assert len(wrong) <= len(buu_files) // 12, wrong
 
 
+def test_an_object_in_front_of_the_sacrum_at_a_70_degree_turn_is_no_s1(buu_files):
+    """The same object a little further along: the path would turn 70 degrees at a body's
+    spacing to reach it. A ghost in front of the sacrum scored like S1 on a demo model's
+    phantom turned 72; the sharp-turn rule at 75 degrees let 32 of 60 columns shift."""
+    wrong = _columns_read_wrong_with_a_round_object(buu_files, along=0.38, across=1.03)
+    assert len(wrong) <= len(buu_files) // 12, wrong
+
+
 def test_a_body_cut_by_the_film_edge_is_not_read_as_the_sacrum(buu_files):
     """The film ends inside L5: the cut leaves a straight caudal side, whose taper is the
     cut's. Read as bone, it makes the cut L5 a sacrum (24 of 60 columns one level off)."""
