@@ -234,22 +234,34 @@ def test_a_body_cut_by_the_film_edge_is_not_read_as_the_sacrum(buu_files):
     assert len(wrong) <= len(buu_files) // 12, wrong
 
 
+# What a model that counts from the top of the film calls each body: the thoracic bodies in
+# view "L1", every lumbar body the next level down, L4 and L5 both "L5"; the sacrum stays S1.
+_COUNTED_FROM_THE_TOP = {"T11": "L1", "T12": "L1", "L1": "L2", "L2": "L3", "L3": "L4",
+                         "L4": "L5", "L5": "L5"}
+
+
+def _top_counting_case(path, thoracic: int, sure: float) -> bc.Case:
+    """A BUU column with ``thoracic`` bodies in view above L1, scored softly by a model that
+    counts from the top: ``sure`` of each body's probability on the level it says."""
+    case = bc.add_thoracic(bc.load_case(path), thoracic)
+    rng = np.random.default_rng(1)
+    for body in case.bodies:
+        if body.level == "S1":
+            body.class_scores = np.array([0, 0, 0, 0, 0.05, 0.95])
+        else:
+            body.class_scores = rng.dirichlet(np.ones(6)) * (1 - sure)
+            body.class_scores[LEVELS.index(_COUNTED_FROM_THE_TOP[body.level])] += sure
+    return case
+
+
 def test_class_scores_shifted_by_a_t12_in_view_do_not_shift_the_column(buu_files):
     """A model that counts from the top of the film calls a visible T12 "L1", L1 "L2" and so
     on, softly (the top probability near 0.4 on trained models' outputs), while the sacrum is
     clear. The rank among lumbar levels weighs less than lumbar against sacral, so the
     anatomy decides: at equal weights none of the 60 columns came out right."""
-    says = {"T12": "L1", "L1": "L2", "L2": "L3", "L3": "L4", "L4": "L5", "L5": "L5"}
     right, silent = 0, 0
     for path in buu_files:
-        case = bc.add_thoracic(bc.load_case(path), 1)
-        rng = np.random.default_rng(1)
-        for body in case.bodies:
-            if body.level == "S1":
-                body.class_scores = np.array([0, 0, 0, 0, 0.05, 0.95])
-            else:
-                body.class_scores = rng.dirichlet(np.ones(6)) * 0.8
-                body.class_scores[LEVELS.index(says[body.level])] += 0.2
+        case = _top_counting_case(path, thoracic=1, sure=0.2)
         res = label_vertebrae(bc.candidates(case), image_shape=case.size)
         ok = [v.level for v in res.vertebrae] == [b.level for b in case.bodies]
         right += ok
@@ -264,17 +276,9 @@ def test_class_scores_counting_from_a_t11_in_view_make_no_l6(buu_files):
     probability 0.4-0.9). Read as T12..L6 that shifted every level by one; levels are counted
     from the sacrum, and a sixth lumbar body is rare (``transitional_prior``), so the column
     reads T11, T12, L1..L5, S1. With the earlier prior (0.08) all 60 columns came out L6."""
-    says = {"T11": "L1", "T12": "L1", "L1": "L2", "L2": "L3", "L3": "L4", "L4": "L5", "L5": "L5"}
     wrong = []
     for path in buu_files:
-        case = bc.add_thoracic(bc.load_case(path), 2)
-        rng = np.random.default_rng(1)
-        for body in case.bodies:
-            if body.level == "S1":
-                body.class_scores = np.array([0, 0, 0, 0, 0.05, 0.95])
-            else:
-                body.class_scores = rng.dirichlet(np.ones(6)) * 0.6
-                body.class_scores[LEVELS.index(says[body.level])] += 0.4
+        case = _top_counting_case(path, thoracic=2, sure=0.4)
         res = label_vertebrae(bc.candidates(case), image_shape=case.size)
         levels = [v.level for v in res.vertebrae]
         if levels != [b.level for b in case.bodies]:
