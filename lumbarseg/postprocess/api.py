@@ -16,6 +16,7 @@ from lumbarseg.postprocess.endplates import Endplate, endplates
 from lumbarseg.postprocess.facing import infer_facing
 from lumbarseg.postprocess.filtering import (
     filter_candidates,
+    holds_a_level_above,
     outline_on_metal,
     split_merged_masks,
 )
@@ -76,6 +77,8 @@ def label_vertebrae(candidates: list[Candidate], image: np.ndarray | None = None
         measurements = measure(plates, column.facing, pixel_spacing_mm,
                                config.meyerding_min_percent)
         column.transitional = _transitional(column.levels, kept_shapes, kept_ev)
+        column.holds_level_above = holds_a_level_above(
+            candidates, {v.index: v.level for v in vertebrae}, rejected, config)
         if image_shape is not None and kept_shapes:
             height = max(np.median([e.height for e in kept_ev]), 1.0)
             column.near_top = _near_border(kept_shapes[0], -caudal_axis, image_shape,

@@ -39,6 +39,9 @@ class ColumnSummary:
     skipped_below_score: float = 0.0
     # the body labelled S1 meets the film's edge on its caudal side: only part of it is seen
     s1_meets_edge: bool = False
+    # kept bodies larger than one whose mask holds a duplicate called a level above
+    # (``holds_a_level_above``)
+    holds_level_above: list[str] = field(default_factory=list)
 
 
 def build_flags(column: ColumnSummary, low_confidence: float) -> dict:
@@ -126,6 +129,10 @@ def low_confidence_reasons(column: ColumnSummary, low_levels: list[str], found: 
     if column.cut_from_merged:
         reasons.append("one detection spanned two levels and was cut to the part the detector "
                        "found nowhere else: " + ", ".join(column.cut_from_merged))
+    if column.holds_level_above:
+        reasons.append("a mask larger than one body holds a detection called a level above "
+                       "it, left out as a duplicate: it may span two levels and the column be "
+                       "shifted by one: " + ", ".join(column.holds_level_above))
     if "sacral_segment" in column.rejected_reasons:
         reasons.append("a faint body fused under the sacrum was taken for a lower sacral "
                        "segment: if it was S1, the column is shifted by one level")
