@@ -33,7 +33,8 @@ test: install browser
 demo: install
 	$(VENV)/bin/lumbarseg demo --out $(DEMO_OUT)
 
-# Each benchmark prints its own side-by-side ratios (benchmarks/gpu_scale.py needs a GPU: run it by hand).
+# Each benchmark prints its own side-by-side ratios. Run by hand: benchmarks/gpu_scale.py (needs a
+# GPU) and benchmarks/bench_config_change.py KEY VALUE ... (times the change it is given).
 BENCHMARKS ?= bench_postprocess bench_labeller_accuracy bench_evaluation bench_phantom \
 	bench_data bench_train bench_backbone_width bench_box_context bench_cpu_parallel bench_infer
 bench: install

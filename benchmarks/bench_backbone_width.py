@@ -3,7 +3,7 @@
 The CPU configs build ResNet-18 at half the usual width (``build_basic_resnet_fpn_backbone``,
 32 channels in res2) so that the demo's minutes buy more updates. This measures what one
 iteration costs at 64 (Detectron2's stock R18) and at the config's width: lumbarseg's
-trainer, its data loader included, the same phantoms, alternating rounds in one process.
+trainer's steps on the same phantoms, the variants taking turns step by step (``time_variants``).
 
 Usage: python benchmarks/bench_backbone_width.py [--config configs/cpu/mask_rcnn_R_18_FPN.yaml]
        [--n 48] [--iters 15] [--rounds 2] [--data DIR_OF_CONVERTED_COCO]

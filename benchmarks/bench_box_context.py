@@ -3,8 +3,8 @@
 ``MODEL.ROI_BOX_HEAD.CONTEXT_SCALE`` (2.0 in the shipped configs) pools every proposal twice,
 as it is and doubled about its centre, and feeds both to the box head: two ROIAligns and
 their backward passes instead of one, and a first FC layer twice as wide. This measures
-what that costs an iteration of the CPU recipe: lumbarseg's trainer, its data loader
-included, the same phantoms, alternating rounds in one process.
+what that costs an iteration of the CPU recipe: lumbarseg's trainer's steps on the same
+phantoms, the variants taking turns step by step (``time_variants``).
 
 Usage: python benchmarks/bench_box_context.py [--config configs/cpu/mask_rcnn_R_18_FPN.yaml]
        [--n 48] [--iters 15] [--rounds 2] [--data DIR_OF_CONVERTED_COCO]

@@ -13,12 +13,15 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
+import time
 from collections.abc import Hashable
 from pathlib import Path
 
 import torch
 from detectron2.data import DatasetCatalog
 from detectron2.engine import DefaultTrainer
+from detectron2.utils.env import seed_all_rng
+from detectron2.utils.events import EventStorage
 
 from lumbarseg.config import load_config
 from lumbarseg.data.convert.pipeline import convert_dataset
@@ -46,9 +49,11 @@ def time_trainer(trainer_cls, cfg, iters: int) -> tuple[float, float]:
     return statistics.median(times), statistics.median(data)
 
 
-def parse_bench_args(description: str) -> argparse.Namespace:
-    """The options the trainer benchmarks share."""
+def parse_bench_args(description: str, overrides: bool = False) -> argparse.Namespace:
+    """The options the trainer benchmarks share (and config overrides KEY VALUE ...)."""
     parser = argparse.ArgumentParser(description=description)
+    if overrides:
+        parser.add_argument("opts", nargs="+", help="config overrides KEY VALUE ...")
     parser.add_argument("--config", default=str(ROOT / "configs/cpu/mask_rcnn_R_18_FPN.yaml"))
     parser.add_argument("--n", type=int, default=48, help="phantom images to generate")
     parser.add_argument("--iters", type=int, default=15)
@@ -72,18 +77,50 @@ def bench_config(args: argparse.Namespace, dataset: str, workdir: Path):
     return cfg
 
 
+def _prefetched_step(cfg, batches: int):
+    """The variant's model and optimizer and ``batches`` batches from its own data loader,
+    read in the main process from the same seed, so every variant sees the same films."""
+    cfg = cfg.clone()
+    cfg.DATALOADER.NUM_WORKERS = 0
+    seed_all_rng(0)
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=False)
+    loader = iter(trainer.data_loader)
+    return trainer.model, trainer.optimizer, [next(loader) for _ in range(batches)]
+
+
 def time_variants(shipped, variants: dict[Hashable, dict[str, object]], workdir: Path,
-                  iters: int, rounds: int) -> dict[Hashable, float]:
-    """Median s/iter of lumbarseg's Trainer for each variant of ``shipped`` (config keys ->
-    values), the variants alternating round by round so machine load hits all alike."""
-    times: dict[Hashable, list[float]] = {name: [] for name in variants}
-    for _ in range(rounds):
-        for name, overrides in variants.items():
-            cfg = shipped.clone()
-            cfg.merge_from_list([x for kv in overrides.items() for x in kv])
-            cfg.OUTPUT_DIR = str(workdir / f"out_{name}")
-            times[name].append(time_trainer(Trainer, cfg, iters)[0])
-    return {name: statistics.median(t) for name, t in times.items()}
+                  iters: int, rounds: int, warmup: int = 3) -> dict[Hashable, float]:
+    """Mean s/iter of one training step (forward, backward, optimizer) for each variant of
+    ``shipped`` (config keys -> values).
+
+    The variants take turns step by step, their order rotating, on batches read beforehand:
+    these machines' speed drifts by a fifth within minutes (2026-12-08: one config read
+    0.54-0.74 s/iter in alternating rounds of 30 iterations, and two identical configs 0.97x
+    apart when interleaved step by step), so only steps taken side by side compare.
+    Data loading is left out: ``bench_data.py`` and this file's main measure it."""
+    steps = iters * rounds
+    models = {}
+    for name, overrides in variants.items():
+        cfg = shipped.clone()
+        cfg.merge_from_list([x for kv in overrides.items() for x in kv])
+        cfg.OUTPUT_DIR = str(workdir / f"out_{name}")
+        models[name] = _prefetched_step(cfg, warmup + steps)
+    totals = dict.fromkeys(variants, 0.0)
+    names = list(variants)
+    with EventStorage(0):  # the losses log to it, as inside Detectron2's trainer
+        for step in range(warmup + steps):
+            turn = step % len(names)
+            for name in names[turn:] + names[:turn]:
+                model, optimizer, batches = models[name]
+                start = time.perf_counter()
+                loss = sum(model(batches[step]).values())
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                if step >= warmup:
+                    totals[name] += time.perf_counter() - start
+    return {name: total / steps for name, total in totals.items()}
 
 
 def main() -> None:
