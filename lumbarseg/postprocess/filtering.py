@@ -78,6 +78,19 @@ _BLOB_AREA = 1.7
 _BLOB_OVER_BODY = 1.5
 
 
+def _scored_masks(candidates: list[Candidate]):
+    """(masks, areas, confident indices, median confident area) of the detections that carry
+    a mask and level class scores, or None with fewer than four confident ones: too few to
+    tell a body's size from two bodies'."""
+    masks = [c.mask if c.mask is not None and c.class_scores is not None else None
+             for c in candidates]
+    areas = np.array([float(m.sum()) if m is not None else 0.0 for m in masks])
+    sure = [i for i, c in enumerate(candidates) if areas[i] > 0 and c.score >= _CONFIDENT]
+    if len(sure) < 4:
+        return None
+    return masks, areas, sure, float(np.median(areas[sure]))
+
+
 def split_merged_masks(candidates: list[Candidate], config: LabellerConfig) -> list[Candidate]:
     """Candidates with each two-level mask cut down to the level the detector found only in it.
 
@@ -88,13 +101,10 @@ def split_merged_masks(candidates: list[Candidate], config: LabellerConfig) -> l
     lower level too: its leftover, when body-sized and compact, becomes the container's mask.
     A sacrum mask around S1 (both called S1) is left whole: its leftover is the lower sacrum.
     """
-    masks = [c.mask if c.mask is not None and c.class_scores is not None else None
-             for c in candidates]
-    areas = np.array([float(m.sum()) if m is not None else 0.0 for m in masks])
-    sure = [i for i, c in enumerate(candidates) if areas[i] > 0 and c.score >= _CONFIDENT]
-    if len(sure) < 4:
+    scored = _scored_masks(candidates)
+    if scored is None:
         return candidates
-    typical = float(np.median(areas[sure]))
+    masks, areas, sure, typical = scored
     out = list(candidates)
     for j in sure:
         if areas[j] < config.split_min_area_ratio * typical:
@@ -129,13 +139,10 @@ def holds_a_level_above(candidates: list[Candidate], kept: dict[int, str],
     in one outline that the detector calls S1, the L5 inside it found on its own but scored
     lower. When the rest of the outline is no body, ``split_merged_masks`` cannot cut it and
     the count cannot see the level it lost: a reader must."""
-    masks = [c.mask if c.mask is not None and c.class_scores is not None else None
-             for c in candidates]
-    areas = np.array([float(m.sum()) if m is not None else 0.0 for m in masks])
-    sure = [i for i, c in enumerate(candidates) if areas[i] > 0 and c.score >= _CONFIDENT]
-    if len(sure) < 4:
+    scored = _scored_masks(candidates)
+    if scored is None:
         return []
-    typical = float(np.median(areas[sure]))
+    masks, areas, sure, typical = scored
     out = []
     for i, reason in rejected.items():
         holder = int(reason.removeprefix("duplicate_of_")) if reason.startswith(
