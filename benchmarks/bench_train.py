@@ -77,7 +77,7 @@ def bench_config(args: argparse.Namespace, dataset: str, workdir: Path):
     return cfg
 
 
-def _prefetched_step(cfg, batches: int):
+def _prefetched_variant(cfg, batches: int):
     """The variant's model and optimizer and ``batches`` batches from its own data loader,
     read in the main process from the same seed, so every variant sees the same films."""
     cfg = cfg.clone()
@@ -105,7 +105,7 @@ def time_variants(shipped, variants: dict[Hashable, dict[str, object]], workdir:
         cfg = shipped.clone()
         cfg.merge_from_list([x for kv in overrides.items() for x in kv])
         cfg.OUTPUT_DIR = str(workdir / f"out_{name}")
-        models[name] = _prefetched_step(cfg, warmup + steps)
+        models[name] = _prefetched_variant(cfg, warmup + steps)
     totals = dict.fromkeys(variants, 0.0)
     names = list(variants)
     with EventStorage(0):  # the losses log to it, as inside Detectron2's trainer
